@@ -8,4 +8,4 @@ class MilpMapError(Exception):
 
 
 class InfeasibleError(MilpMapError):
-    """The constraints admit no mapping; the message names the bound and the best value reachable."""
+    """No mapping meets the bounds; the message names the bound and the best value reachable."""

@@ -1,0 +1,61 @@
+"""The shape every solver backend answers in, and the calls formulations make on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Terms = Sequence[tuple[Any, float]]
+"""A linear expression as (variable, coefficient) pairs."""
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    time_limit_s: float | None = None
+    rel_gap: float | None = None
+    """Stop at this relative gap (None: prove optimality)."""
+    threads: int = 2
+    seed: int = 0
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    status: str
+    """'optimal', 'feasible', 'infeasible', 'time_limit' or 'error' (see solution.STATUSES)."""
+    values: dict[Any, float] | None
+    objective: float | None
+    """In the normalised units the formulation built the objective in."""
+    bound: float | None
+    """Proven lower bound on the objective, same units, None if the solver gives none."""
+    solve_time_s: float
+    detail: str = ""
+
+
+class Backend(Protocol):
+    """A model under construction. Coefficients of cost rows are normalised floats (~<= 1)."""
+
+    name: str
+
+    def binary(self, name: str) -> Any: ...
+
+    def implied_binary(self, name: str) -> Any:
+        """A variable that is 0/1 at every integral point of the binaries it is tied to."""
+        ...
+
+    def add_exactly_one(self, variables: Sequence[Any]) -> None: ...
+
+    def add_equal(self, terms: Terms, rhs: int) -> None:
+        """An equality with integer coefficients."""
+        ...
+
+    def add_at_most(self, terms: Terms, rhs: float) -> None:
+        """A cost bound with fractional coefficients (normalised units)."""
+        ...
+
+    def minimize(self, terms: Terms, constant: float = 0.0) -> None: ...
+
+    def hint(self, values: dict[Any, int]) -> None: ...
+
+    def solve(self, settings: SolverSettings) -> SolveResult: ...

@@ -1,0 +1,106 @@
+"""OR-Tools CP-SAT backend: booleans, exactly-one, and costs scaled to integers.
+
+CP-SAT needs integer coefficients. Normalised costs c (the worst-case total of a quantity is
+<= 1) become round(c * R) with R = 2 * K / RESOLUTION, K the number of terms active in any
+solution. The rounding then moves any solution's total by at most RESOLUTION / 4, bounds are
+relaxed by that much so no truly feasible mapping is cut off, and the reported lower bound is
+lowered by it so it stays valid.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from milp_map.backends.base import SolveResult, SolverSettings, Terms
+
+RESOLUTION = 1e-7
+"""Relative resolution of CP-SAT's integer costs, as a fraction of the worst-case total."""
+
+_STATUS = {
+    cp_model.OPTIMAL: "optimal",
+    cp_model.FEASIBLE: "feasible",
+    cp_model.INFEASIBLE: "infeasible",
+    cp_model.UNKNOWN: "time_limit",
+    cp_model.MODEL_INVALID: "error",
+}
+
+
+class CpSatBackend:
+    name = "cpsat"
+
+    def __init__(self, max_active_terms: int) -> None:
+        self.model = cp_model.CpModel()
+        self.active = max(1, max_active_terms)
+        self.scale = 2.0 * self.active / RESOLUTION
+        self._objective: list[tuple[Any, int]] = []
+        self._constant = 0.0
+
+    def binary(self, name: str) -> Any:
+        return self.model.new_bool_var(name)
+
+    def implied_binary(self, name: str) -> Any:
+        return self.model.new_bool_var(name)
+
+    def add_exactly_one(self, variables: Sequence[Any]) -> None:
+        self.model.add_exactly_one(variables)
+
+    def add_equal(self, terms: Terms, rhs: int) -> None:
+        self.model.add(sum(int(c) * v for v, c in terms) == int(rhs))
+
+    def add_at_most(self, terms: Terms, rhs: float) -> None:
+        slack = self.active / 2.0
+        self.model.add(
+            sum(self._int(c) * v for v, c in terms) <= math.floor(rhs * self.scale + slack)
+        )
+
+    def minimize(self, terms: Terms, constant: float = 0.0) -> None:
+        self._objective = [(v, self._int(c)) for v, c in terms]
+        self._constant = constant
+        self.model.minimize(sum(c * v for v, c in self._objective))
+
+    def hint(self, values: dict[Any, int]) -> None:
+        self.model.clear_hints()
+        for var, value in values.items():
+            self.model.add_hint(var, value)
+
+    def solve(self, settings: SolverSettings) -> SolveResult:
+        solver = cp_model.CpSolver()
+        params = solver.parameters
+        params.num_workers = max(1, settings.threads)
+        params.random_seed = settings.seed
+        if settings.time_limit_s is not None:
+            params.max_time_in_seconds = settings.time_limit_s
+        if settings.rel_gap is not None:
+            params.relative_gap_limit = settings.rel_gap
+        params.log_search_progress = settings.log
+        start = time.perf_counter()
+        code = solver.solve(self.model)
+        elapsed = time.perf_counter() - start
+        status = _STATUS.get(code, "error")
+        if status not in ("optimal", "feasible"):
+            return SolveResult(status, None, None, None, elapsed, solver.status_name(code))
+        rounding = self.active / 2.0
+        objective = solver.objective_value / self.scale + self._constant
+        bound = (solver.best_objective_bound - rounding) / self.scale + self._constant
+        return SolveResult(
+            status, _AllValues(solver), objective, bound, elapsed, solver.status_name(code)
+        )
+
+    def _int(self, coefficient: float) -> int:
+        return round(coefficient * self.scale)
+
+
+class _AllValues(dict):
+    """Lazy value lookup on a finished CP-SAT solver (formulations read only what they need)."""
+
+    def __init__(self, solver: cp_model.CpSolver) -> None:
+        super().__init__()
+        self._solver = solver
+
+    def __missing__(self, var: Any) -> float:
+        return float(self._solver.value(var))

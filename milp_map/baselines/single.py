@@ -1,0 +1,58 @@
+"""Single-accelerator mappings: the reference MAEG measures multi-accelerator gain against.
+
+Dagli & Belviranli (RSDHA 2021) compare every layer-to-PE mapping with "all layers on one PE".
+"""
+
+from __future__ import annotations
+
+import time
+
+from milp_map.evaluate import evaluate_choice, mapping_of
+from milp_map.problem import Option, Problem
+from milp_map.solution import Solution
+
+
+def single_accelerator(problem: Problem, objective: str | None = None) -> list[Solution]:
+    """Per accelerator, every unit it can run on it (best operating point for the objective).
+
+    Units it cannot run (e.g. an add on DIANA's analog array) go to their best other option;
+    such a mapping is named `mostly-<acc>` instead of `all-<acc>`.
+    """
+    objective = objective or problem.objective
+    solutions = []
+    for acc in problem.platform.accelerator_names:
+        start = time.perf_counter()
+        choice, fallbacks = [], 0
+        for unit in problem.units:
+            options = [i for i, o in enumerate(unit.options) if o.accelerator == acc]
+            if not options:
+                fallbacks += 1
+                options = list(range(len(unit.options)))
+            choice.append(
+                min(options, key=lambda i, u=unit: _cost(problem, u.options[i], objective))
+            )
+        if fallbacks == len(problem.units):
+            continue
+        solutions.append(
+            Solution(
+                method=f"{'mostly' if fallbacks else 'all'}-{acc}",
+                status="feasible",
+                objective=objective,
+                mapping=mapping_of(problem, choice),
+                metrics=evaluate_choice(problem, choice),
+                solve_time_s=time.perf_counter() - start,
+                extra={"choice": tuple(choice), "units_elsewhere": fallbacks},
+            )
+        )
+    return solutions
+
+
+def _cost(problem: Problem, option: Option, objective: str) -> float:
+    if objective == "latency":
+        return option.latency_s
+    return option.energy_j + problem.static_power_w * option.latency_s
+
+
+def gain_percent(reference: float, value: float) -> float:
+    """MAEG-style gain of `value` over `reference` in percent (positive = better)."""
+    return 0.0 if reference == 0 else 100.0 * (reference - value) / reference

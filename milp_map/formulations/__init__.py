@@ -1,0 +1,1 @@
+"""Exact models, one module each; each has its Markdown twin in the repository's formulations/."""

@@ -1,0 +1,175 @@
+"""Layer-wise mapping, exact (formulations/layerwise.md): each unit on one accelerator option.
+
+Sets U (units), O_u (options of unit u), E (unit edges with transition costs), A (accelerators).
+x[u,o] in {0,1} picks an option; y[e,a,b] linearises "src of e on a and dst on b" through
+marginal equalities (tight: integral on chains without budgets). Costs are normalised by the
+problem's worst-case scale before they reach the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from milp_map.backends import SolverSettings, make_backend
+from milp_map.backends.base import Backend, Terms
+from milp_map.evaluate import evaluate_choice, mapping_of
+from milp_map.problem import QUANTITIES, Problem
+from milp_map.solution import OPTIMALITY_RTOL, Solution
+
+
+@dataclass(frozen=True)
+class LayerwiseModel:
+    """Handles to the variables, for hints and reading back."""
+
+    backend: Backend
+    x: list[list[Any]]
+    y: dict[tuple[int, str, str], Any]
+
+
+def build(
+    problem: Problem,
+    backend: Backend,
+    objective: str,
+    bounds: Mapping[str, float],
+) -> LayerwiseModel:
+    """Variables, constraints and objective on `backend`; bounds in natural units."""
+    scales = problem.scales
+
+    # variables: one boolean per (unit, option); one pair variable per costly edge
+    x = [
+        [backend.binary(f"x_{u}_{o}") for o in range(len(unit.options))]
+        for u, unit in enumerate(problem.units)
+    ]
+    y: dict[tuple[int, str, str], Any] = {}
+    for e, edge in enumerate(problem.edges):
+        if not edge.costs:
+            continue
+        for a in _accelerators(problem, edge.src):
+            for b in _accelerators(problem, edge.dst):
+                y[(e, a, b)] = backend.implied_binary(f"y_{e}_{a}_{b}")
+
+    # constraints: one option per unit; pair variables agree with both ends
+    for row in x:
+        backend.add_exactly_one(row)
+    for e, edge in enumerate(problem.edges):
+        if not edge.costs:
+            continue
+        for a in _accelerators(problem, edge.src):
+            pairs = [(y[(e, a, b)], 1) for b in _accelerators(problem, edge.dst)]
+            backend.add_equal(pairs + [(v, -1) for v in _on(problem, x, edge.src, a)], 0)
+        for b in _accelerators(problem, edge.dst):
+            pairs = [(y[(e, a, b)], 1) for a in _accelerators(problem, edge.src)]
+            backend.add_equal(pairs + [(v, -1) for v in _on(problem, x, edge.dst, b)], 0)
+    for quantity, bound in bounds.items():
+        backend.add_at_most(_expression(problem, x, y, quantity), bound / scales[quantity])
+
+    # objective
+    backend.minimize(_expression(problem, x, y, objective))
+    return LayerwiseModel(backend, x, y)
+
+
+def hint_values(problem: Problem, model: LayerwiseModel, choice: Sequence[int]) -> dict[Any, int]:
+    """A full assignment of the model's variables for a known mapping (warm start)."""
+    values = {
+        var: int(o == choice[u]) for u, row in enumerate(model.x) for o, var in enumerate(row)
+    }
+    for (e, a, b), var in model.y.items():
+        edge = problem.edges[e]
+        on_a = problem.units[edge.src].options[choice[edge.src]].accelerator == a
+        on_b = problem.units[edge.dst].options[choice[edge.dst]].accelerator == b
+        values[var] = int(on_a and on_b)
+    return values
+
+
+def solve(
+    problem: Problem,
+    solver: str = "cpsat",
+    settings: SolverSettings | None = None,
+    objective: str | None = None,
+    bounds: Mapping[str, float] | None = None,
+    hint: Sequence[int] | None = None,
+) -> Solution:
+    """Solve the layer-wise model; objective/bounds default to the problem's own."""
+    settings = settings or SolverSettings()
+    objective = objective or problem.objective
+    if bounds is None:
+        bounds = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+    active_terms = len(problem.units) + sum(1 for e in problem.edges if e.costs)
+    backend = make_backend(solver, active_terms)
+    model = build(problem, backend, objective, bounds)
+    if hint is not None:
+        backend.hint(hint_values(problem, model, hint))
+    result = backend.solve(settings)
+    scale = problem.scales[objective]
+    if result.values is None:
+        return Solution(
+            method=solver,
+            status=result.status,
+            objective=objective,
+            solve_time_s=result.solve_time_s,
+            detail=result.detail,
+        )
+    choice = [max(range(len(row)), key=lambda o, row=row: result.values[row[o]]) for row in model.x]
+    metrics = evaluate_choice(problem, choice)
+    bound = None if result.bound is None else min(result.bound * scale, metrics.value(objective))
+    status = result.status
+    value = metrics.value(objective)
+    if status == "optimal" and (
+        (bound is not None and value - bound > OPTIMALITY_RTOL * abs(value))
+        or (bound is None and settings.rel_gap is not None and settings.rel_gap > OPTIMALITY_RTOL)
+    ):
+        status = "feasible"
+    return Solution(
+        method=solver,
+        status=status,
+        objective=objective,
+        mapping=mapping_of(problem, choice),
+        metrics=metrics,
+        best_bound=bound,
+        solve_time_s=result.solve_time_s,
+        detail=result.detail,
+        extra={"choice": tuple(choice)},
+    )
+
+
+def _accelerators(problem: Problem, unit: int) -> list[str]:
+    seen: dict[str, None] = {}
+    for option in problem.units[unit].options:
+        seen.setdefault(option.accelerator, None)
+    return list(seen)
+
+
+def _on(problem: Problem, x: list[list[Any]], unit: int, accelerator: str) -> list[Any]:
+    return [
+        x[unit][o]
+        for o, option in enumerate(problem.units[unit].options)
+        if option.accelerator == accelerator
+    ]
+
+
+def _expression(
+    problem: Problem, x: list[list[Any]], y: dict[tuple[int, str, str], Any], quantity: str
+) -> Terms:
+    """Normalised linear expression of latency, energy (incl. static share) or proxy."""
+    scale = problem.scales[quantity]
+    static = problem.static_power_w
+    terms: list[tuple[Any, float]] = []
+    for u, unit in enumerate(problem.units):
+        for o, option in enumerate(unit.options):
+            cost = {
+                "latency": option.latency_s,
+                "energy": option.energy_j + static * option.latency_s,
+                "proxy": option.proxy,
+            }[quantity]
+            if cost:
+                terms.append((x[u][o], cost / scale))
+    if quantity == "proxy":
+        return terms
+    for (e, a, b), var in y.items():
+        lat, energy = problem.edges[e].costs.get((a, b), (0.0, 0.0))
+        cost = lat if quantity == "latency" else energy + static * lat
+        if cost:
+            terms.append((var, cost / scale))
+    return terms

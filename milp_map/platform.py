@@ -1,0 +1,434 @@
+"""Platform descriptions: YAML -> validated accelerators, cost models, transitions, layer groups.
+
+A platform is data: which accelerators exist, what precision each computes in, how long a
+layer takes there (analytical model or measured table) and what moving a tensor costs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from milp_map.costmodels import ANALYTICAL_MODELS, AnalyticalModel
+from milp_map.errors import MilpMapError
+from milp_map.graph import OP_KINDS
+from milp_map.resources import data_path
+
+ACTIVATION_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "int8": 1.0,
+    "int4": 0.5,
+    "ternary": 1.0,
+}
+"""Bytes per activation element by precision label; DIANA's analog unit keeps 7-bit activations."""
+
+
+# ----------------------------------------------------------------------------- YAML schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OperatingPointSpec(_Strict):
+    name: str
+    freq_scale: float = Field(gt=0)
+    dynamic_power_w: float = Field(ge=0)
+
+
+class CostSpec(BaseModel):
+    """`{table: file.csv}` or `{model: NAME, <parameters>}`."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    table: str | None = None
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CostSpec:
+        if (self.table is None) == (self.model is None):
+            raise ValueError("give exactly one of 'table: file.csv' or 'model: NAME'")
+        if self.model is not None and self.model not in ANALYTICAL_MODELS:
+            raise ValueError(
+                f"unknown cost model '{self.model}'; choose one of {', '.join(ANALYTICAL_MODELS)}"
+            )
+        if self.table is not None and self.model_extra:
+            raise ValueError(f"a table cost takes no parameters, got {sorted(self.model_extra)}")
+        return self
+
+
+class AcceleratorSpec(_Strict):
+    name: str = Field(min_length=1)
+    precision: str = Field(min_length=1)
+    ops: list[str] | None = None
+    cost: CostSpec
+    dynamic_power_w: float = Field(default=0.0, ge=0)
+    operating_points: list[OperatingPointSpec] | None = None
+
+    @field_validator("ops")
+    @classmethod
+    def _known_ops(cls, ops: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(ops or ()) - set(OP_KINDS))
+        if unknown:
+            raise ValueError(f"unknown op kinds {unknown}; known: {', '.join(OP_KINDS)}")
+        return ops
+
+
+class TransitionSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    src: str = Field(alias="from")
+    dst: str = Field(alias="to")
+    latency_s: float = Field(default=0.0, ge=0)
+    energy_j: float = Field(default=0.0, ge=0)
+    bytes_per_s: float | None = Field(default=None, gt=0)
+
+
+class PlatformSpec(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    static_power_w: float = Field(default=0.0, ge=0)
+    accelerators: list[AcceleratorSpec] = Field(min_length=1)
+    transitions: list[TransitionSpec] = []
+    transition_table: str | None = None
+    groups: str | dict[str, list[str]] | None = None
+    activation_bytes: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlatformSpec:
+        names = [a.name for a in self.accelerators]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"accelerator names must be unique, repeated: {duplicates}")
+        for i, t in enumerate(self.transitions):
+            for end in (t.src, t.dst):
+                if end not in names:
+                    raise ValueError(
+                        f"transitions[{i}] names unknown accelerator '{end}'; known: {names}"
+                    )
+        return self
+
+
+# ----------------------------------------------------------------------------- runtime objects
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One DVFS level: latency divides by `freq_scale`, power while busy is `dynamic_power_w`."""
+
+    name: str
+    freq_scale: float = 1.0
+    dynamic_power_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """Measured costs: (network, unit, accelerator, operating point) -> (latency_s, energy_j)."""
+
+    path: Path
+    rows: Mapping[tuple[str, str, str, str], tuple[float, float]]
+    networks: frozenset[str]
+
+    def operating_points(self, network: str, accelerator: str) -> list[str]:
+        points = {k[3] for k in self.rows if k[0] == network and k[2] == accelerator}
+        return sorted(points, key=_natural_key)
+
+    def units(self, network: str) -> set[str]:
+        return {k[1] for k in self.rows if k[0] == network}
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    name: str
+    precision: str
+    ops: frozenset[str] | None
+    dynamic_power_w: float
+    operating_points: tuple[OperatingPoint, ...]
+    model: AnalyticalModel | None = None
+    table: CostTable | None = None
+
+    def supports(self, op: str) -> bool:
+        return self.ops is None or op in self.ops
+
+
+@dataclass(frozen=True)
+class Transition:
+    latency_s: float = 0.0
+    energy_j: float = 0.0
+    bytes_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A validated platform: accelerators, static power, transition costs, layer groups."""
+
+    name: str
+    description: str
+    static_power_w: float
+    accelerators: tuple[Accelerator, ...]
+    transitions: Mapping[tuple[str, str], Transition]
+    transition_table: Mapping[tuple[str, str, str, str], tuple[float, float]] = field(
+        default_factory=dict
+    )
+    groups: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """network (or '*' for any) -> layer name -> group name."""
+    activation_bytes: Mapping[str, float] = field(default_factory=lambda: dict(ACTIVATION_BYTES))
+    source: str = "<memory>"
+
+    def accelerator(self, name: str) -> Accelerator:
+        for acc in self.accelerators:
+            if acc.name == name:
+                return acc
+        known = ", ".join(a.name for a in self.accelerators)
+        raise MilpMapError(f"platform '{self.name}' has no accelerator '{name}'; known: {known}")
+
+    @property
+    def accelerator_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.accelerators)
+
+    def bytes_per_element(self, precision: str) -> float:
+        return self.activation_bytes.get(precision, 4.0)
+
+    def groups_for(self, network: str) -> Mapping[str, str]:
+        return self.groups.get(network) or self.groups.get("*") or {}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def preset_names() -> list[str]:
+    """Names of the platform presets shipped in `data/platforms/`."""
+    return sorted(p.stem for p in data_path("platforms").glob("*.yaml"))
+
+
+def resolve_platform_path(name_or_path: str | Path) -> Path:
+    """A preset name or a YAML path -> the YAML file; clear error when neither exists."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise MilpMapError(f"{path}: platform file not found")
+        return path
+    preset = data_path("platforms", f"{name_or_path}.yaml")
+    if not preset.is_file():
+        raise MilpMapError(
+            f"unknown platform '{name_or_path}': neither a YAML file nor a preset; "
+            f"presets: {', '.join(preset_names())}"
+        )
+    return preset
+
+
+def load_platform(name_or_path: str | Path) -> Platform:
+    """Load and validate a platform preset (by name) or YAML file; errors name file and field."""
+    path = resolve_platform_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise MilpMapError(f"{path}:{where} is not valid YAML ({_first_line(exc)})") from None
+    if not isinstance(raw, dict):
+        raise MilpMapError(f"{path}: expected a mapping with 'name' and 'accelerators' at the top")
+    try:
+        spec = PlatformSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise MilpMapError(f"{path}: {_describe_validation_error(exc)}") from None
+    return platform_from_spec(spec, path)
+
+
+def platform_from_spec(spec: PlatformSpec, path: Path | None = None) -> Platform:
+    """Build runtime objects (cost models, tables, transitions) from a validated spec."""
+    base = path.parent if path else Path.cwd()
+    where = str(path) if path else "<platform>"
+    tables: dict[Path, CostTable] = {}
+    accelerators = []
+    for acc in spec.accelerators:
+        model = table = None
+        if acc.cost.model is not None:
+            params = dict(acc.cost.model_extra or {})
+            try:
+                model = ANALYTICAL_MODELS[acc.cost.model](**params)
+            except TypeError as exc:
+                raise MilpMapError(
+                    f"{where}: accelerator '{acc.name}' cost model '{acc.cost.model}': {exc}"
+                ) from None
+        else:
+            table_path = (base / acc.cost.table).resolve()
+            if table_path not in tables:
+                tables[table_path] = _load_cost_table(table_path, spec)
+            table = tables[table_path]
+            if not any(k[2] == acc.name for k in table.rows):
+                raise MilpMapError(
+                    f"{table_path}: no rows for accelerator '{acc.name}' named in {where}"
+                )
+        points = tuple(
+            OperatingPoint(p.name, p.freq_scale, p.dynamic_power_w)
+            for p in acc.operating_points or ()
+        )
+        accelerators.append(
+            Accelerator(
+                name=acc.name,
+                precision=acc.precision,
+                ops=frozenset(acc.ops) if acc.ops is not None else None,
+                dynamic_power_w=acc.dynamic_power_w,
+                operating_points=points,
+                model=model,
+                table=table,
+            )
+        )
+    transitions = {
+        (t.src, t.dst): Transition(t.latency_s, t.energy_j, t.bytes_per_s) for t in spec.transitions
+    }
+    transition_table = {}
+    if spec.transition_table:
+        transition_table = _load_transition_table((base / spec.transition_table).resolve(), spec)
+    groups: dict[str, dict[str, str]] = {}
+    if isinstance(spec.groups, str):
+        groups = _load_groups_table((base / spec.groups).resolve())
+    elif isinstance(spec.groups, dict):
+        groups = {"*": _invert_groups(spec.groups, where)}
+    return Platform(
+        name=spec.name,
+        description=spec.description.strip(),
+        static_power_w=spec.static_power_w,
+        accelerators=tuple(accelerators),
+        transitions=transitions,
+        transition_table=transition_table,
+        groups=groups,
+        activation_bytes={**ACTIVATION_BYTES, **spec.activation_bytes},
+        source=where,
+    )
+
+
+def load_groups_file(path: str | Path) -> dict[str, dict[str, str]]:
+    """A side file of layer groups (`[network,]group,layer`), as `--groups` takes it."""
+    return _load_groups_table(Path(path))
+
+
+# ----------------------------------------------------------------------------- CSV helpers
+
+
+def _read_csv(path: Path, required: list[str], what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise MilpMapError(f"{path}: {what} file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise MilpMapError(f"{path}: unreadable CSV ({_first_line(exc)})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise MilpMapError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
+        )
+    return frame
+
+
+def _number(path: Path, row: int, column: str, text: str) -> float:
+    """A finite, non-negative float from a CSV cell, or an error naming file, row and column."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise MilpMapError(
+            f"{path}: row {row}: column '{column}' is not a number: '{text}'"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise MilpMapError(
+            f"{path}: row {row}: column '{column}' must be finite and >= 0, got {text}"
+        )
+    return value
+
+
+def _load_cost_table(path: Path, spec: PlatformSpec) -> CostTable:
+    frame = _read_csv(path, ["layer", "accelerator", "latency_s", "energy_j"], "cost table")
+    known = {a.name for a in spec.accelerators}
+    rows: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+    for i, rec in enumerate(frame.to_dict("records"), start=2):
+        acc = rec["accelerator"]
+        if acc not in known:
+            raise MilpMapError(
+                f"{path}: row {i}: unknown accelerator '{acc}'; the platform has {sorted(known)}"
+            )
+        key = (rec.get("network", "") or "*", rec["layer"], acc, rec.get("operating_point", ""))
+        if key in rows:
+            raise MilpMapError(
+                f"{path}: row {i}: duplicate row for {key[1]} on {acc} {key[3]}".rstrip()
+            )
+        rows[key] = (
+            _number(path, i, "latency_s", rec["latency_s"]),
+            _number(path, i, "energy_j", rec["energy_j"]),
+        )
+    return CostTable(path=path, rows=rows, networks=frozenset(k[0] for k in rows))
+
+
+def _load_transition_table(path: Path, spec: PlatformSpec) -> dict:
+    frame = _read_csv(path, ["layer", "from", "to", "latency_s", "energy_j"], "transition table")
+    known = {a.name for a in spec.accelerators}
+    rows: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+    for i, rec in enumerate(frame.to_dict("records"), start=2):
+        for end in (rec["from"], rec["to"]):
+            if end not in known:
+                raise MilpMapError(f"{path}: row {i}: unknown accelerator '{end}'")
+        key = (rec.get("network", "") or "*", rec["layer"], rec["from"], rec["to"])
+        if key in rows:
+            raise MilpMapError(f"{path}: row {i}: duplicate transition row {key}")
+        rows[key] = (
+            _number(path, i, "latency_s", rec["latency_s"]),
+            _number(path, i, "energy_j", rec["energy_j"]),
+        )
+    return rows
+
+
+def _load_groups_table(path: Path) -> dict[str, dict[str, str]]:
+    frame = _read_csv(path, ["group", "layer"], "groups")
+    groups: dict[str, dict[str, str]] = {}
+    for i, rec in enumerate(frame.to_dict("records"), start=2):
+        network = rec.get("network", "") or "*"
+        members = groups.setdefault(network, {})
+        if rec["layer"] in members:
+            raise MilpMapError(
+                f"{path}: row {i}: layer '{rec['layer']}' is already in group "
+                f"'{members[rec['layer']]}'; a layer belongs to one group"
+            )
+        members[rec["layer"]] = rec["group"]
+    return groups
+
+
+def _invert_groups(groups: dict[str, list[str]], where: str) -> dict[str, str]:
+    inverted: dict[str, str] = {}
+    for group, layers in groups.items():
+        for layer in layers:
+            if layer in inverted:
+                raise MilpMapError(
+                    f"{where}: groups: layer '{layer}' is in both '{inverted[layer]}' and '{group}'"
+                )
+            inverted[layer] = group
+    return inverted
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"]).replace(
+        ".[", "["
+    )
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    if err["type"] == "missing":
+        return f"field '{loc}' is required{more}"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{loc}'{more}"
+    return f"field '{loc or 'top level'}': {msg}{more}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _natural_key(text: str) -> tuple[Any, ...]:
+    digits = "".join(c for c in text if c.isdigit())
+    return (text.rstrip("0123456789"), int(digits) if digits else -1, text)

@@ -1,0 +1,154 @@
+"""Accuracy proxies: per-layer sensitivity scores by precision, from files or data-free.
+
+A mapping's proxy is the sum over layers of the score of the precision its accelerator runs
+(HAWQ-style Omega = Hessian trace * ||Q_p(W) - W||^2; data-free scores drop the trace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from milp_map.errors import MilpMapError
+from milp_map.graph import LayerGraph
+from milp_map.quantize import QUANTIZERS, perturbation
+from milp_map.resources import data_path
+
+DEFAULT_PRECISIONS = ("fp32", "fp16", "int8", "int4", "ternary")
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Scores keyed by (layer, precision); `kind` says how they were made ('file', 'data-free')."""
+
+    scores: Mapping[tuple[str, str], float]
+    source: str
+    kind: str
+
+    def score(self, layer: str, precision: str) -> float | None:
+        return self.scores.get((layer, precision))
+
+    @property
+    def layers(self) -> set[str]:
+        return {layer for layer, _ in self.scores}
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [(layer, p, s) for (layer, p), s in self.scores.items()]
+        return pd.DataFrame(rows, columns=["layer", "precision", "score"])
+
+
+def load_sensitivity(path: str | Path) -> Sensitivity:
+    """Read `layer,precision,score` rows; errors name the file, row and problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise MilpMapError(f"{path}: sensitivity file not found")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise MilpMapError(f"{path}: unreadable CSV ({str(exc).strip().splitlines()[0]})") from None
+    missing = [c for c in ("layer", "precision", "score") if c not in frame.columns]
+    if missing:
+        raise MilpMapError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected layer,precision,score"
+        )
+    if "channel" in frame.columns:
+        raise MilpMapError(
+            f"{path}: per-channel scores (a 'channel' column) need --granularity channel"
+        )
+    scores: dict[tuple[str, str], float] = {}
+    for row, rec in enumerate(frame.to_dict("records"), start=2):
+        key = (rec["layer"], rec["precision"])
+        if key in scores:
+            raise MilpMapError(
+                f"{path}: row {row}: duplicate score for layer '{key[0]}' at {key[1]}"
+            )
+        try:
+            value = float(rec["score"])
+        except ValueError:
+            raise MilpMapError(
+                f"{path}: row {row}: score is not a number: '{rec['score']}'"
+            ) from None
+        if not math.isfinite(value) or value < 0:
+            raise MilpMapError(
+                f"{path}: row {row}: score must be finite and >= 0, got {rec['score']}"
+            )
+        scores[key] = value
+    if not scores:
+        raise MilpMapError(f"{path}: no scores in the file")
+    return Sensitivity(scores=scores, source=str(path), kind="file")
+
+
+def data_free_sensitivity(
+    graph: LayerGraph, precisions: Iterable[str] = DEFAULT_PRECISIONS
+) -> Sensitivity:
+    """Weight-perturbation scores ||Q_p(W) - W||^2 per layer, no data needed.
+
+    Layers without weights (add, pool, concat, softmax, resize) score 0 at every precision.
+    """
+    precisions = tuple(precisions)
+    unknown = [p for p in precisions if p not in QUANTIZERS]
+    if unknown:
+        raise MilpMapError(
+            f"no quantizer for precision(s) {unknown}; known: {', '.join(QUANTIZERS)}"
+        )
+    scores: dict[tuple[str, str], float] = {}
+    for layer in graph.layers():
+        for precision in precisions:
+            weight = layer.weight
+            scores[(layer.name, precision)] = (
+                0.0 if weight is None else perturbation(weight, precision)
+            )
+    return Sensitivity(scores=scores, source=f"data-free:{graph.name}", kind="data-free")
+
+
+def shipped_sensitivity_path(model_name: str) -> Path | None:
+    """The data-free score file shipped for a zoo model, if there is one."""
+    path = data_path("sensitivity", f"{model_name}.csv")
+    return path if path.is_file() else None
+
+
+def write_sensitivity(sensitivity: Sensitivity, path: str | Path) -> None:
+    """Write scores as CSV with a fixed float format so files are reproducible."""
+    frame = sensitivity.to_frame()
+    frame["score"] = frame["score"].map(lambda v: f"{v:.9g}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m milp_map.proxy --model M --out scores.csv`: data-free scores for a model."""
+    from milp_map.models import load_model
+
+    parser = argparse.ArgumentParser(
+        prog="python -m milp_map.proxy",
+        description="Write data-free (weight-perturbation) sensitivity scores for a model.",
+    )
+    parser.add_argument("--model", required=True, help="zoo name or path to an .onnx file")
+    parser.add_argument("--out", required=True, help="output CSV (layer,precision,score)")
+    parser.add_argument(
+        "--precisions",
+        default=",".join(DEFAULT_PRECISIONS),
+        help=f"comma-separated precisions (default: {','.join(DEFAULT_PRECISIONS)})",
+    )
+    args = parser.parse_args(argv)
+    try:
+        graph = load_model(args.model)
+        scores = data_free_sensitivity(graph, args.precisions.split(","))
+        write_sensitivity(scores, args.out)
+    except MilpMapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {len(scores.scores)} scores for {len(graph)} layers of {graph.name} to {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Human-readable tables and the JSON result file of a solve."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from milp_map.errors import MilpMapError
+from milp_map.evaluate import evaluate
+from milp_map.problem import Problem
+from milp_map.solution import Solution
+
+
+def unit_table(problem: Problem, solution: Solution) -> pd.DataFrame:
+    """Per-unit breakdown of a layer-wise solution, in milliseconds and millijoules."""
+    assert solution.mapping is not None
+    frame = evaluate(problem, solution.mapping).units
+    return pd.DataFrame(
+        {
+            "unit": frame["unit"],
+            "accelerator": frame["accelerator"]
+            + frame["operating_point"].map(lambda p: f"@{p}" if p else ""),
+            "precision": frame["precision"],
+            "latency_ms": frame["latency_s"] * 1e3,
+            "energy_mJ": frame["energy_j"] * 1e3,
+            "proxy": frame["proxy"],
+            "transition_ms": frame["transition_latency_s"] * 1e3,
+        }
+    )
+
+
+def solution_json(
+    problem: Problem, solution: Solution, extra: dict[str, Any] | None = None
+) -> dict:
+    """The documented result schema (README, 'Result file')."""
+    layers = []
+    if solution.mapping is not None:
+        for unit in problem.units:
+            parts = solution.mapping[unit.name]
+            for layer_name in unit.layers:
+                layer = problem.graph.layer(layer_name)
+                split = {
+                    p.accelerator: layer.out_channels if p.channels is None else p.channels
+                    for p in parts
+                }
+                entry: dict[str, Any] = {
+                    "name": layer_name,
+                    "unit": unit.name,
+                    "op": layer.op,
+                    "split": split,
+                    "accelerator": parts[0].accelerator if len(parts) == 1 else None,
+                    "operating_point": {p.accelerator: p.operating_point for p in parts}
+                    if any(p.operating_point for p in parts)
+                    else None,
+                }
+                if any(p.channel_indices is not None for p in parts):
+                    entry["channels"] = {
+                        p.accelerator: list(p.channel_indices or ()) for p in parts
+                    }
+                layers.append(entry)
+    return {
+        "model": problem.graph.name,
+        "platform": problem.platform.name,
+        "sensitivity": problem.sensitivity.source,
+        "status": solution.status,
+        "objective": solution.objective,
+        "objective_value": solution.objective_value,
+        "best_bound": solution.best_bound,
+        "gap": solution.gap,
+        "solver": solution.method,
+        "solve_time_s": solution.solve_time_s,
+        "constraints": {
+            "max_latency_s": problem.constraints.max_latency_s,
+            "max_energy_j": problem.constraints.max_energy_j,
+            "max_proxy": problem.constraints.max_proxy,
+            "max_proxy_fraction": problem.constraints.max_proxy_fraction,
+            "proxy_budget": problem.proxy_budget,
+        },
+        "metrics": solution.metrics.as_dict() if solution.metrics else None,
+        "layers": layers,
+        **(extra or {}),
+    }
+
+
+def write_json_atomic(data: dict, path: str | Path) -> Path:
+    """Write JSON via a temporary file and rename, so `path` is never left half-written."""
+    path = Path(path)
+    if path.is_dir():
+        raise MilpMapError(f"{path}: is a directory; --out takes a file path such as mapping.json")
+    if not path.parent.exists():
+        raise MilpMapError(f"{path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def format_si(value: float | None, unit: str) -> str:
+    """1.234e-3 s -> '1.234 ms'."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return f"0 {unit}"
+    for factor, prefix in ((1.0, ""), (1e-3, "m"), (1e-6, "u")):
+        if abs(value) >= factor:
+            return f"{value / factor:.4g} {prefix}{unit}"
+    return f"{value / 1e-9:.4g} n{unit}"

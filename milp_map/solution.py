@@ -1,0 +1,81 @@
+"""What every method returns: a mapping, its metrics, and an honest solver status."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("optimal", "feasible", "infeasible", "time_limit", "error")
+"""optimal: proven (within resolution); feasible: a mapping with a gap (time limit or --gap);
+infeasible: proven that no mapping meets the bounds; time_limit: stopped with no mapping."""
+
+OPTIMALITY_RTOL = 1e-6
+"""A solution counts as optimal when (value - bound) <= OPTIMALITY_RTOL * |value|."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """The share of one unit that runs on one accelerator."""
+
+    accelerator: str
+    operating_point: str | None = None
+    channels: int | None = None
+    """Output channels on this part; None means all of them (layer-wise mapping)."""
+    channel_indices: tuple[int, ...] | None = None
+
+
+UnitMapping = dict[str, tuple[Part, ...]]
+"""unit name -> parts. Layer-wise mappings have one part per unit."""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    latency_s: float
+    energy_j: float
+    accuracy_proxy: float
+
+    def value(self, quantity: str) -> float:
+        return {"latency": self.latency_s, "energy": self.energy_j, "proxy": self.accuracy_proxy}[
+            quantity
+        ]
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
+            "accuracy_proxy": self.accuracy_proxy,
+        }
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A method's answer in one shape, whatever produced it."""
+
+    method: str
+    status: str
+    objective: str
+    mapping: UnitMapping | None = None
+    metrics: Metrics | None = None
+    best_bound: float | None = None
+    solve_time_s: float = 0.0
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def objective_value(self) -> float | None:
+        return None if self.metrics is None else self.metrics.value(self.objective)
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap between the mapping's objective and the proven lower bound."""
+        value, bound = self.objective_value, self.best_bound
+        if value is None or bound is None:
+            return None
+        if value == 0:
+            return 0.0 if bound >= 0 else math.inf
+        return max(0.0, (value - bound) / abs(value))
+
+    @property
+    def has_mapping(self) -> bool:
+        return self.mapping is not None

@@ -1,0 +1,233 @@
+"""`python -m milp_map.solve`: the proven-optimal mapping of a network onto a platform.
+
+With no arguments it maps the zoo's ResNet-20 onto the DIANA preset for minimum latency with
+half of the accuracy-proxy range as budget, and compares it with single-accelerator mappings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from milp_map.backends import SOLVERS, SolverSettings
+from milp_map.baselines.single import gain_percent, single_accelerator
+from milp_map.errors import InfeasibleError, MilpMapError
+from milp_map.formulations import layerwise
+from milp_map.models import load_model
+from milp_map.platform import load_groups_file, load_platform, preset_names
+from milp_map.problem import Constraints, Problem, build_problem
+from milp_map.proxy import (
+    Sensitivity,
+    data_free_sensitivity,
+    load_sensitivity,
+    shipped_sensitivity_path,
+)
+from milp_map.report import format_si, solution_json, unit_table, write_json_atomic
+from milp_map.solution import Solution
+from milp_map.zoo import is_zoo_name
+
+DEFAULT_MODEL = "resnet20"
+DEFAULT_PLATFORM = "diana"
+DEFAULT_PROXY_FRACTION = 0.5
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m milp_map.solve",
+        description="Find the provably optimal layer-wise mapping of a DNN onto an SoC's "
+        "accelerators (minimum latency or energy under latency/energy/accuracy-proxy bounds).",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"zoo model name or path to an .onnx file (default: {DEFAULT_MODEL}; "
+        "list the zoo with `python -m milp_map.zoo --list`)",
+    )
+    parser.add_argument(
+        "--platform",
+        default=DEFAULT_PLATFORM,
+        help=f"preset name ({', '.join(preset_names())}) or platform YAML file "
+        f"(default: {DEFAULT_PLATFORM})",
+    )
+    parser.add_argument("--objective", choices=("latency", "energy"), default="latency")
+    parser.add_argument(
+        "--sensitivity",
+        help="CSV of layer,precision,score (default: the shipped data-free scores of a zoo "
+        "model, else data-free scores computed from the model's weights)",
+    )
+    parser.add_argument("--groups", help="CSV of [network,]group,layer: layers mapped as one unit")
+    parser.add_argument("--max-latency", type=float, metavar="SECONDS")
+    parser.add_argument("--max-energy", type=float, metavar="JOULES")
+    parser.add_argument("--max-proxy", type=float, metavar="SCORE", help="absolute proxy budget")
+    parser.add_argument(
+        "--max-proxy-fraction",
+        type=float,
+        metavar="F",
+        help="proxy budget as a fraction of the way from the lowest to the highest achievable "
+        f"proxy (default {DEFAULT_PROXY_FRACTION} unless --max-proxy is given; 1 = no budget)",
+    )
+    parser.add_argument("--solver", choices=SOLVERS, default="cpsat")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this long")
+    parser.add_argument("--gap", type=float, metavar="REL", help="stop at this relative gap")
+    parser.add_argument("--threads", type=int, default=2, help="solver threads (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="solver random seed (default 0)")
+    parser.add_argument("--out", metavar="FILE.json", help="write the result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    return parser.parse_args(argv)
+
+
+def resolve_sensitivity(path: str | None, model: str, graph, precisions) -> Sensitivity:
+    """The user's file, the shipped zoo file, or data-free scores from the weights."""
+    if path:
+        return load_sensitivity(path)
+    shipped = shipped_sensitivity_path(model) if is_zoo_name(model) else None
+    if shipped is not None:
+        return load_sensitivity(shipped)
+    return data_free_sensitivity(graph, precisions)
+
+
+def make_problem(args: argparse.Namespace) -> Problem:
+    graph = load_model(args.model)
+    platform = load_platform(args.platform)
+    precisions = sorted({a.precision for a in platform.accelerators})
+    sensitivity = resolve_sensitivity(args.sensitivity, args.model, graph, precisions)
+    fraction = args.max_proxy_fraction
+    if fraction is None and args.max_proxy is None:
+        fraction = DEFAULT_PROXY_FRACTION
+    constraints = Constraints(
+        max_latency_s=args.max_latency,
+        max_energy_j=args.max_energy,
+        max_proxy=args.max_proxy,
+        max_proxy_fraction=fraction,
+    )
+    groups = None
+    if args.groups:
+        tables = load_groups_file(args.groups)
+        groups = tables.get(graph.name) or tables.get("*") or {}
+    return build_problem(graph, platform, sensitivity, args.objective, constraints, groups)
+
+
+def explain_infeasible(problem: Problem, solver: str, settings: SolverSettings) -> str:
+    """Which bound cannot be met, and the best value reachable under the other bounds."""
+    bounds = {q: b for q in ("latency", "energy", "proxy") if (b := problem.bound(q)) is not None}
+    reasons = []
+    for quantity, bound in bounds.items():
+        others = {q: b for q, b in bounds.items() if q != quantity}
+        best = layerwise.solve(problem, solver, settings, objective=quantity, bounds=others)
+        if best.status == "optimal" and best.objective_value > bound + problem.tolerance(quantity):
+            flag = _FLAGS[quantity]
+            reasons.append(
+                f"{flag} {bound:.6g} is unreachable: the lowest {quantity} "
+                f"{'under the other bounds ' if others else ''}is {best.objective_value:.6g}"
+            )
+    if not reasons:
+        return "the bounds " + ", ".join(_FLAGS[q] for q in bounds) + " cannot hold together"
+    return "; ".join(reasons)
+
+
+_FLAGS = {"latency": "--max-latency", "energy": "--max-energy", "proxy": "proxy budget"}
+
+
+def print_report(
+    problem: Problem, solution: Solution, baselines: list[Solution], quiet: bool
+) -> None:
+    units = len(problem.units)
+    layers = len(problem.graph)
+    print(
+        f"model {problem.graph.name} ({layers} layers, {units} units) on platform "
+        f"{problem.platform.name} ({', '.join(problem.platform.accelerator_names)})"
+    )
+    low, high = problem.proxy_range
+    budget = problem.proxy_budget
+    print(
+        f"objective: min {problem.objective}; proxy {problem.sensitivity.kind} "
+        f"[{low:.4g} .. {high:.4g}], budget {'none' if budget is None else f'{budget:.4g}'}"
+    )
+    if solution.mapping is not None and not quiet:
+        table = unit_table(problem, solution)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"status {solution.status} ({solution.method}, {solution.solve_time_s:.2f} s); "
+        f"{problem.objective} {_value(problem, solution.objective_value)}, bound "
+        f"{_value(problem, solution.best_bound)}, gap "
+        f"{'-' if solution.gap is None else f'{100 * solution.gap:.4g}%'}"
+    )
+    if solution.metrics is not None:
+        m = solution.metrics
+        print(
+            f"latency {format_si(m.latency_s, 's')}, energy {format_si(m.energy_j, 'J')}, "
+            f"proxy {m.accuracy_proxy:.4g}"
+        )
+    if baselines and solution.metrics is not None:
+        print("single-accelerator mappings (gain of the optimum over each):")
+        for base in baselines:
+            assert base.metrics is not None
+            lat = gain_percent(base.metrics.latency_s, solution.metrics.latency_s)
+            energy = gain_percent(base.metrics.energy_j, solution.metrics.energy_j)
+            over = (
+                " (over the proxy budget)"
+                if budget is not None
+                and (base.metrics.accuracy_proxy > budget + problem.tolerance("proxy"))
+                else ""
+            )
+            print(
+                f"  {base.method:<16} latency {format_si(base.metrics.latency_s, 's'):>10} "
+                f"({lat:+.1f}%)  energy {format_si(base.metrics.energy_j, 'J'):>10} "
+                f"({energy:+.1f}%)  proxy {base.metrics.accuracy_proxy:.4g}{over}"
+            )
+
+
+def _value(problem: Problem, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return format_si(value, "s" if problem.objective == "latency" else "J")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        problem = make_problem(args)
+        settings = SolverSettings(
+            time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed
+        )
+        baselines = single_accelerator(problem)
+        feasible_hint = min(
+            (b for b in baselines if not _violates(problem, b)),
+            key=lambda b: b.objective_value,
+            default=None,
+        )
+        solution = layerwise.solve(
+            problem,
+            args.solver,
+            settings,
+            hint=feasible_hint.extra["choice"] if feasible_hint else None,
+        )
+        if solution.status == "infeasible":
+            raise InfeasibleError(
+                "no mapping meets the bounds: " + explain_infeasible(problem, args.solver, settings)
+            )
+        print_report(problem, solution, baselines, args.quiet)
+        if args.out:
+            path = write_json_atomic(solution_json(problem, solution), args.out)
+            print(f"wrote {path}")
+        if solution.status in ("time_limit", "error"):
+            print(f"error: no mapping found ({solution.detail})", file=sys.stderr)
+            return 1
+    except MilpMapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _violates(problem: Problem, solution: Solution) -> bool:
+    from milp_map.evaluate import violations
+
+    return solution.metrics is None or bool(violations(problem, solution.metrics))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
