@@ -62,9 +62,12 @@ FOLDED_OPS: frozenset[str] = frozenset(
         "Unsqueeze",
         "Transpose",
         "Cast",
+        "Pad",
+        "LRN",
     }
 )
-"""ONNX op types always folded into the neighbouring layer."""
+"""ONNX op types always folded into the neighbouring layer (Pad into the layer before it:
+its extra border is read by the next conv; LRN as AlexNet/GoogLeNet-v1 files carry it)."""
 
 FOLDED_IF_CONSTANT_OPS: frozenset[str] = frozenset({"Add", "Sub", "Mul", "Div"})
 """ONNX op types folded when their other operand is a constant (bias, scale). Sub/Mul/Div of two

@@ -6,7 +6,9 @@ layer takes there (analytical model or measured table) and what moving a tensor 
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +83,16 @@ class AcceleratorSpec(_Strict):
             raise ValueError(f"unknown op kinds {unknown}; known: {', '.join(OP_KINDS)}")
         return ops
 
+    @model_validator(mode="after")
+    def _table_sets_its_own_power(self) -> AcceleratorSpec:
+        ignored = {"dynamic_power_w", "operating_points"} & self.model_fields_set
+        if self.cost.table is not None and ignored:
+            raise ValueError(
+                f"accelerator '{self.name}' has a measured table, which gives energy and "
+                f"operating points per row; remove {', '.join(sorted(ignored))}"
+            )
+        return self
+
 
 class TransitionSpec(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -101,18 +113,51 @@ class PlatformSpec(_Strict):
     groups: str | dict[str, list[str]] | None = None
     activation_bytes: dict[str, float] = {}
 
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _groups_shape(cls, groups: Any) -> Any:
+        valid = isinstance(groups, str) or (
+            isinstance(groups, dict)
+            and all(
+                isinstance(layers, list) and all(isinstance(x, str) for x in layers)
+                for layers in groups.values()
+            )
+        )
+        if groups is not None and not valid:
+            raise ValueError(
+                "give a CSV file of group,layer rows or a mapping {group: [layer, ...]}"
+            )
+        return groups
+
+    @field_validator("activation_bytes")
+    @classmethod
+    def _positive_bytes(cls, sizes: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in sizes.items() if not (math.isfinite(v) and v > 0)}
+        if bad:
+            raise ValueError(f"bytes per element must be finite and > 0, got {bad}")
+        return sizes
+
     @model_validator(mode="after")
     def _consistent(self) -> PlatformSpec:
         names = [a.name for a in self.accelerators]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"accelerator names must be unique, repeated: {duplicates}")
+        seen: set[tuple[str, str]] = set()
         for i, t in enumerate(self.transitions):
             for end in (t.src, t.dst):
                 if end not in names:
                     raise ValueError(
                         f"transitions[{i}] names unknown accelerator '{end}'; known: {names}"
                     )
+            if t.src == t.dst:
+                raise ValueError(
+                    f"transitions[{i}] goes from '{t.src}' to itself; a transition joins "
+                    "two different accelerators"
+                )
+            if (t.src, t.dst) in seen:
+                raise ValueError(f"transitions[{i}] repeats {t.src} -> {t.dst}")
+            seen.add((t.src, t.dst))
         return self
 
 
@@ -211,7 +256,7 @@ def preset_names() -> list[str]:
 def resolve_platform_path(name_or_path: str | Path) -> Path:
     """A preset name or a YAML path -> the YAML file; clear error when neither exists."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise MilpMapError(f"{path}: platform file not found")
         return path
@@ -229,10 +274,13 @@ def load_platform(name_or_path: str | Path) -> Platform:
     path = resolve_platform_path(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise MilpMapError(f"{path}: not a UTF-8 text file; expected platform YAML") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise MilpMapError(f"{path}:{where} is not valid YAML ({_first_line(exc)})") from None
+        problem = getattr(exc, "problem", None) or _first_line(exc)
+        raise MilpMapError(f"{path}:{where} is not valid YAML ({problem})") from None
     if not isinstance(raw, dict):
         raise MilpMapError(f"{path}: expected a mapping with 'name' and 'accelerators' at the top")
     try:
@@ -248,18 +296,12 @@ def platform_from_spec(spec: PlatformSpec, path: Path | None = None) -> Platform
     where = str(path) if path else "<platform>"
     tables: dict[Path, CostTable] = {}
     accelerators = []
-    for acc in spec.accelerators:
+    for i, acc in enumerate(spec.accelerators):
         model = table = None
         if acc.cost.model is not None:
-            params = dict(acc.cost.model_extra or {})
-            try:
-                model = ANALYTICAL_MODELS[acc.cost.model](**params)
-            except TypeError as exc:
-                raise MilpMapError(
-                    f"{where}: accelerator '{acc.name}' cost model '{acc.cost.model}': {exc}"
-                ) from None
+            model = _analytical_model(acc, f"{where}: field 'accelerators[{i}].cost'")
         else:
-            table_path = (base / acc.cost.table).resolve()
+            table_path = _side_file(base, acc.cost.table, where, f"accelerators[{i}].cost.table")
             if table_path not in tables:
                 tables[table_path] = _load_cost_table(table_path, spec)
             table = tables[table_path]
@@ -287,10 +329,11 @@ def platform_from_spec(spec: PlatformSpec, path: Path | None = None) -> Platform
     }
     transition_table = {}
     if spec.transition_table:
-        transition_table = _load_transition_table((base / spec.transition_table).resolve(), spec)
+        table_file = _side_file(base, spec.transition_table, where, "transition_table")
+        transition_table = _load_transition_table(table_file, spec)
     groups: dict[str, dict[str, str]] = {}
     if isinstance(spec.groups, str):
-        groups = _load_groups_table((base / spec.groups).resolve())
+        groups = _load_groups_table(_side_file(base, spec.groups, where, "groups"))
     elif isinstance(spec.groups, dict):
         groups = {"*": _invert_groups(spec.groups, where)}
     return Platform(
@@ -306,6 +349,41 @@ def platform_from_spec(spec: PlatformSpec, path: Path | None = None) -> Platform
     )
 
 
+def _side_file(base: Path, name: str, where: str, field_name: str) -> Path:
+    """A CSV the YAML names, relative to the YAML's folder; a missing one names both files."""
+    path = (base / name).resolve()
+    if not path.is_file():
+        raise MilpMapError(f"{where}: field '{field_name}': file not found: {path}")
+    return path
+
+
+def _analytical_model(acc: AcceleratorSpec, where: str) -> AnalyticalModel:
+    """The accelerator's cost model; its parameters must be known, given and finite numbers."""
+    cls = ANALYTICAL_MODELS[acc.cost.model]  # type: ignore[index]
+    params = dict(acc.cost.model_extra or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{where}: cost model '{acc.cost.model}' of accelerator '{acc.name}'"
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise MilpMapError(
+            f"{prefix}: unknown parameter(s) {unknown}; it takes {', '.join(fields)}"
+        )
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
+    missing = [n for n in required if n not in params]
+    if missing:
+        raise MilpMapError(f"{prefix}: missing parameter(s) {', '.join(missing)}")
+    for key, value in params.items():
+        zero_ok = fields[key].default == 0
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            hint = " (YAML reads 260e6 as text; write 260.0e+6)" if isinstance(value, str) else ""
+            raise MilpMapError(
+                f"{prefix}: parameter '{key}' must be a finite number "
+                f"{'>= 0' if zero_ok else '> 0'}, got {value!r}{hint}"
+            )
+    return cls(**params)
+
+
 def load_groups_file(path: str | Path) -> dict[str, dict[str, str]]:
     """A side file of layer groups (`[network,]group,layer`), as `--groups` takes it."""
     return _load_groups_table(Path(path))
@@ -318,7 +396,15 @@ def _read_csv(path: Path, required: list[str], what: str) -> pd.DataFrame:
     if not path.is_file():
         raise MilpMapError(f"{path}: {what} file not found")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
+            )
+    except pd.errors.ParserWarning:
+        raise MilpMapError(
+            f"{path}: unreadable CSV (a row has more fields than the header)"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise MilpMapError(f"{path}: unreadable CSV ({_first_line(exc)})") from None
     missing = [c for c in required if c not in frame.columns]
@@ -422,7 +508,7 @@ def _describe_validation_error(exc: ValidationError) -> str:
         return f"field '{loc}' is required{more}"
     if err["type"] == "extra_forbidden":
         return f"unknown field '{loc}'{more}"
-    return f"field '{loc or 'top level'}': {msg}{more}"
+    return f"field '{loc}': {msg}{more}" if loc else f"{msg}{more}"
 
 
 def _first_line(exc: BaseException) -> str:

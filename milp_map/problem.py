@@ -76,10 +76,15 @@ class Constraints:
     max_proxy_fraction: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_latency_s", "max_energy_j", "max_proxy"):
+        flags = {
+            "max_latency_s": "--max-latency",
+            "max_energy_j": "--max-energy",
+            "max_proxy": "--max-proxy",
+        }
+        for name, flag in flags.items():
             value = getattr(self, name)
             if value is not None and not value >= 0:
-                raise MilpMapError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+                raise MilpMapError(f"{flag} must be >= 0, got {value}")
         f = self.max_proxy_fraction
         if f is not None and not 0.0 <= f <= 1.0:
             raise MilpMapError(f"--max-proxy-fraction must be in [0, 1], got {f}")
@@ -175,13 +180,19 @@ def build_problem(
     members = _unit_members(graph, platform, groups)
     unit_of_layer = {layer: i for i, (_, layers) in enumerate(members) for layer in layers}
     _check_table_networks(graph, platform)
+    _check_table_units(graph, platform, {name for name, _ in members})
     options = {
         name: _options(graph, platform, sensitivity, name, layers) for name, layers in members
     }
-    stranded = [name for name, opts in options.items() if not opts]
+    stranded = [
+        f"'{name}'" if layers == (name,) else f"'{name}' (layers {', '.join(layers)})"
+        for name, layers in members
+        if not options[name]
+    ]
     if stranded:
         raise MilpMapError(
-            f"platform '{platform.name}' cannot run {_short_list(stranded)} of '{graph.name}' "
+            f"platform '{platform.name}' cannot run {_short_list(stranded, quote=False)} "
+            f"of '{graph.name}' "
             "on any accelerator (no cost table row, or an op no accelerator lists); "
             "add cost rows or allow the op"
         )
@@ -229,9 +240,10 @@ def _unit_members(
         if gu != gv:
             condensed.add_edge(gu, gv)
     if not nx.is_directed_acyclic_graph(condensed):
-        cycle = " -> ".join(str(e[0]) for e in nx.find_cycle(condensed))
+        cycle = [str(e[0]) for e in nx.find_cycle(condensed)]
+        path = " -> ".join([*cycle, cycle[0]])
         raise MilpMapError(
-            f"layer groups of '{graph.name}' are not contiguous: groups {cycle} form a cycle; "
+            f"layer groups of '{graph.name}' are not contiguous: units {path} form a cycle; "
             "a group must be entered and left once"
         )
     rank = {unit: i for i, unit in enumerate(order)}
@@ -269,6 +281,23 @@ def _check_table_networks(graph: LayerGraph, platform: Platform) -> None:
             raise MilpMapError(
                 f"{table.path}: no cost rows for network '{graph.name}' (accelerator "
                 f"'{acc.name}'); the table covers: {', '.join(sorted(table.networks))}"
+            )
+
+
+def _check_table_units(graph: LayerGraph, platform: Platform, units: set[str]) -> None:
+    """Rows naming neither a layer of the model nor a group the platform declares are typos."""
+    for acc in platform.accelerators:
+        table = acc.table
+        if table is None:
+            continue
+        network = graph.name if graph.name in table.networks else "*"
+        declared = {g for groups in platform.groups.values() for g in groups.values()}
+        layers = {layer.name for layer in graph.layers()}
+        unknown = sorted(table.units(network) - units - layers - declared)
+        if unknown:
+            raise MilpMapError(
+                f"{table.path}: rows name layers or groups that '{graph.name}' does not have: "
+                f"{_short_list(unknown)}"
             )
 
 
@@ -366,6 +395,6 @@ def _transition_cost(
     return (latency, t.energy_j)
 
 
-def _short_list(items: list[str], limit: int = 5) -> str:
-    shown = ", ".join(f"'{i}'" for i in items[:limit])
+def _short_list(items: list[str], limit: int = 5, quote: bool = True) -> str:
+    shown = ", ".join(f"'{i}'" if quote else i for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

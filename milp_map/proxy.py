@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,15 @@ def load_sensitivity(path: str | Path) -> Sensitivity:
     if not path.is_file():
         raise MilpMapError(f"{path}: sensitivity file not found")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
+            )
+    except pd.errors.ParserWarning:
+        raise MilpMapError(
+            f"{path}: unreadable CSV (a row has more fields than the header)"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise MilpMapError(f"{path}: unreadable CSV ({str(exc).strip().splitlines()[0]})") from None
     missing = [c for c in ("layer", "precision", "score") if c not in frame.columns]
@@ -107,10 +116,13 @@ def data_free_sensitivity(
     return Sensitivity(scores=scores, source=f"data-free:{graph.name}", kind="data-free")
 
 
-def shipped_sensitivity_path(model_name: str) -> Path | None:
-    """The data-free score file shipped for a zoo model, if there is one."""
-    path = data_path("sensitivity", f"{model_name}.csv")
-    return path if path.is_file() else None
+def shipped_sensitivity(model_name: str) -> Sensitivity | None:
+    """The data-free scores shipped for a zoo model (data/sensitivity/data_free/), if any."""
+    path = data_path("sensitivity", "data_free", f"{model_name}.csv")
+    if not path.is_file():
+        return None
+    loaded = load_sensitivity(path)
+    return Sensitivity(loaded.scores, loaded.source, "data-free")
 
 
 def write_sensitivity(sensitivity: Sensitivity, path: str | Path) -> None:

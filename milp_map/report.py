@@ -87,13 +87,19 @@ def solution_json(
     }
 
 
-def write_json_atomic(data: dict, path: str | Path) -> Path:
-    """Write JSON via a temporary file and rename, so `path` is never left half-written."""
+def check_out_path(path: str | Path) -> Path:
+    """The JSON output path, or a clear error if it cannot be written (checked before solving)."""
     path = Path(path)
     if path.is_dir():
         raise MilpMapError(f"{path}: is a directory; --out takes a file path such as mapping.json")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise MilpMapError(f"{path}: folder {path.parent} does not exist")
+    return path
+
+
+def write_json_atomic(data: dict, path: str | Path) -> Path:
+    """Write JSON via a temporary file and rename, so `path` is never left half-written."""
+    path = check_out_path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as handle:

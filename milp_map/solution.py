@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +10,10 @@ STATUSES = ("optimal", "feasible", "infeasible", "time_limit", "error")
 infeasible: proven that no mapping meets the bounds; time_limit: stopped with no mapping."""
 
 OPTIMALITY_RTOL = 1e-6
-"""A solution counts as optimal when (value - bound) <= OPTIMALITY_RTOL * |value|."""
+OPTIMALITY_ATOL_OF_SCALE = 1e-7
+"""A proven solution counts as optimal when value - bound <= max(OPTIMALITY_RTOL * |value|,
+OPTIMALITY_ATOL_OF_SCALE * worst-case scale of the objective): a relative and an absolute
+gap tolerance, as MILP solvers have; the absolute one covers CP-SAT's integer rounding."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,13 @@ class Solution:
 
     @property
     def gap(self) -> float | None:
-        """Relative gap between the mapping's objective and the proven lower bound."""
+        """Relative gap between the mapping's objective and the proven lower bound (None when
+        there is no bound, or the objective is 0 with a negative bound: no finite gap)."""
         value, bound = self.objective_value, self.best_bound
         if value is None or bound is None:
             return None
         if value == 0:
-            return 0.0 if bound >= 0 else math.inf
+            return 0.0 if bound >= 0 else None
         return max(0.0, (value - bound) / abs(value))
 
     @property

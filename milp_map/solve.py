@@ -21,9 +21,15 @@ from milp_map.proxy import (
     Sensitivity,
     data_free_sensitivity,
     load_sensitivity,
-    shipped_sensitivity_path,
+    shipped_sensitivity,
 )
-from milp_map.report import format_si, solution_json, unit_table, write_json_atomic
+from milp_map.report import (
+    check_out_path,
+    format_si,
+    solution_json,
+    unit_table,
+    write_json_atomic,
+)
 from milp_map.solution import Solution
 from milp_map.zoo import is_zoo_name
 
@@ -81,9 +87,9 @@ def resolve_sensitivity(path: str | None, model: str, graph, precisions) -> Sens
     """The user's file, the shipped zoo file, or data-free scores from the weights."""
     if path:
         return load_sensitivity(path)
-    shipped = shipped_sensitivity_path(model) if is_zoo_name(model) else None
+    shipped = shipped_sensitivity(model) if is_zoo_name(model) else None
     if shipped is not None:
-        return load_sensitivity(shipped)
+        return shipped
     return data_free_sensitivity(graph, precisions)
 
 
@@ -104,7 +110,12 @@ def make_problem(args: argparse.Namespace) -> Problem:
     groups = None
     if args.groups:
         tables = load_groups_file(args.groups)
-        groups = tables.get(graph.name) or tables.get("*") or {}
+        groups = tables.get(graph.name) or tables.get("*")
+        if groups is None:
+            raise MilpMapError(
+                f"{args.groups}: no groups for network '{graph.name}'; the file has "
+                f"{', '.join(sorted(tables))} (leave the network column empty to match any)"
+            )
     return build_problem(graph, platform, sensitivity, args.objective, constraints, groups)
 
 
@@ -115,6 +126,10 @@ def explain_infeasible(problem: Problem, solver: str, settings: SolverSettings) 
     for quantity, bound in bounds.items():
         others = {q: b for q, b in bounds.items() if q != quantity}
         best = layerwise.solve(problem, solver, settings, objective=quantity, bounds=others)
+        if best.status == "infeasible" and others:
+            # the other bounds clash among themselves: report this one on its own
+            others = {}
+            best = layerwise.solve(problem, solver, settings, objective=quantity, bounds=others)
         if best.status == "optimal" and best.objective_value > bound + problem.tolerance(quantity):
             flag = _FLAGS[quantity]
             reasons.append(
@@ -187,6 +202,8 @@ def _value(problem: Problem, value: float | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        if args.out:
+            check_out_path(args.out)
         problem = make_problem(args)
         settings = SolverSettings(
             time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed

@@ -22,6 +22,14 @@ from milp_map.errors import MilpMapError
 DEFAULT_REL_GAP = 1e-7
 """HiGHS and CBC stop at 1e-4 by default; proving optimality needs a far smaller gap."""
 
+HIGHS_THREADS = 1
+"""HiGHS's branch and bound is serial and its thread pool busy-waits: with 2 threads per solve
+and other solves beside it on 2 cores, a solve with a 0.01 s time limit spun for minutes."""
+
+OBJECTIVE_SCALE = 1e4
+"""Normalised objectives total <= 1, so single costs can sit near HiGHS's 1e-7 dual
+tolerance and be treated as ties; the objective is multiplied by this before solving."""
+
 
 class PulpBackend:
     def __init__(self, solver: str) -> None:
@@ -57,7 +65,7 @@ class PulpBackend:
 
     def minimize(self, terms: Terms, constant: float = 0.0) -> None:
         self._constant = constant
-        self.problem.setObjective(pulp.lpSum(c * v for v, c in terms))
+        self.problem.setObjective(pulp.lpSum(OBJECTIVE_SCALE * c * v for v, c in terms))
 
     def hint(self, values: dict[Any, int]) -> None:
         self._hint = dict(values)
@@ -76,7 +84,7 @@ class PulpBackend:
                 timeLimit=settings.time_limit_s,
                 gapRel=gap,
                 gapAbs=1e-12,
-                threads=settings.threads,
+                threads=HIGHS_THREADS,
                 random_seed=settings.seed,
             )
             self.problem.solve(solver)
@@ -108,8 +116,8 @@ class PulpBackend:
             status = "time_limit" if model_status in _LIMITS else "error"
             return SolveResult(status, None, None, None, elapsed, status_name)
         status = "optimal" if model_status == highspy.HighsModelStatus.kOptimal else "feasible"
-        objective = self.problem.objective.value() + self._constant
-        bound = info.mip_dual_bound + self._constant
+        objective = self.problem.objective.value() / OBJECTIVE_SCALE + self._constant
+        bound = info.mip_dual_bound / OBJECTIVE_SCALE + self._constant
         return SolveResult(status, _PulpValues(), objective, bound, elapsed, status_name)
 
     def _read_cbc(self, elapsed: float) -> SolveResult:
@@ -117,10 +125,10 @@ class PulpBackend:
         if self.problem.status == pulp.LpStatusInfeasible:
             return SolveResult("infeasible", None, None, None, elapsed, status_name)
         if self.problem.sol_status == pulp.LpSolutionOptimal:
-            objective = self.problem.objective.value() + self._constant
+            objective = self.problem.objective.value() / OBJECTIVE_SCALE + self._constant
             return SolveResult("optimal", _PulpValues(), objective, objective, elapsed, status_name)
         if self.problem.sol_status == pulp.LpSolutionIntegerFeasible:
-            objective = self.problem.objective.value() + self._constant
+            objective = self.problem.objective.value() / OBJECTIVE_SCALE + self._constant
             return SolveResult("feasible", _PulpValues(), objective, None, elapsed, status_name)
         return SolveResult("time_limit", None, None, None, elapsed, status_name)
 

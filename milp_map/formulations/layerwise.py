@@ -15,8 +15,8 @@ from typing import Any
 from milp_map.backends import SolverSettings, make_backend
 from milp_map.backends.base import Backend, Terms
 from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import QUANTITIES, Problem
-from milp_map.solution import OPTIMALITY_RTOL, Solution
+from milp_map.problem import FEASIBILITY_RTOL, QUANTITIES, Problem
+from milp_map.solution import OPTIMALITY_ATOL_OF_SCALE, OPTIMALITY_RTOL, Solution
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ def build(
             pairs = [(y[(e, a, b)], 1) for a in _accelerators(problem, edge.src)]
             backend.add_equal(pairs + [(v, -1) for v in _on(problem, x, edge.dst, b)], 0)
     for quantity, bound in bounds.items():
-        backend.add_at_most(_expression(problem, x, y, quantity), bound / scales[quantity])
+        limit = bound / scales[quantity] + FEASIBILITY_RTOL
+        backend.add_at_most(_expression(problem, x, y, quantity), limit)
 
     # objective
     backend.minimize(_expression(problem, x, y, objective))
@@ -116,10 +117,9 @@ def solve(
     bound = None if result.bound is None else min(result.bound * scale, metrics.value(objective))
     status = result.status
     value = metrics.value(objective)
-    if status == "optimal" and (
-        (bound is not None and value - bound > OPTIMALITY_RTOL * abs(value))
-        or (bound is None and settings.rel_gap is not None and settings.rel_gap > OPTIMALITY_RTOL)
-    ):
+    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
+    unproven = bound is None and settings.rel_gap is not None and settings.rel_gap > OPTIMALITY_RTOL
+    if status == "optimal" and ((bound is not None and value - bound > tolerance) or unproven):
         status = "feasible"
     return Solution(
         method=solver,

@@ -1,0 +1,238 @@
+"""`python -m milp_map.solve` end to end: results, the JSON file, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from milp_map.evaluate import evaluate
+from milp_map.formulations import layerwise
+from milp_map.models import load_model
+from milp_map.proxy import data_free_sensitivity
+from milp_map.solution import Part
+from milp_map.solve import main, make_problem, parse_args
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(err: str) -> str:
+    """The CLI's error output: exactly one line starting with 'error: '."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def _solve_json(capsys, tmp_path: Path, *argv: str) -> tuple[dict, list[str]]:
+    out = tmp_path / "result.json"
+    args = [*argv, "--quiet", "--out", str(out)]
+    code, stdout, _ = _run(capsys, *args)
+    assert code == 0, stdout
+    assert f"wrote {out}" in stdout
+    return json.loads(out.read_text()), args
+
+
+def _check_json_against_evaluator(data: dict, args: list[str]) -> None:
+    """The file's metrics are what the evaluator gives for the mapping the file lists."""
+    for key in ("status", "objective", "objective_value", "best_bound", "solver", "solve_time_s"):
+        assert key in data, key
+    assert set(data["metrics"]) >= {"latency_s", "energy_j", "accuracy_proxy"}
+    problem = make_problem(parse_args(args))
+    assert [entry["name"] for entry in data["layers"]] == [
+        layer for unit in problem.units for layer in unit.layers
+    ]
+    mapping: dict[str, tuple[Part, ...]] = {}
+    for entry in data["layers"]:
+        layer = problem.graph.layer(entry["name"])
+        assert entry["split"] == {entry["accelerator"]: layer.out_channels}
+        point = (entry["operating_point"] or {}).get(entry["accelerator"])
+        part = Part(entry["accelerator"], point)
+        unit = problem.units[problem.unit_of_layer[entry["name"]]].name
+        assert mapping.setdefault(unit, (part,)) == (part,), "a unit's layers share a part"
+    metrics = evaluate(problem, mapping).metrics
+    assert data["metrics"]["latency_s"] == pytest.approx(metrics.latency_s, rel=1e-12)
+    assert data["metrics"]["energy_j"] == pytest.approx(metrics.energy_j, rel=1e-12)
+    assert data["metrics"]["accuracy_proxy"] == pytest.approx(metrics.accuracy_proxy, rel=1e-12)
+    assert data["objective_value"] == pytest.approx(metrics.value(data["objective"]), rel=1e-12)
+    assert data["best_bound"] <= data["objective_value"] * (1 + 1e-6)
+    assert data["best_bound"] >= data["objective_value"] * (1 - 1e-6)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def test_default_run_is_optimal(capsys) -> None:
+    code, out, err = _run(capsys)
+    assert code == 0, err
+    assert "model resnet20" in out and "platform diana" in out
+    assert "status optimal" in out
+    assert "all-digital" in out  # the single-accelerator comparison
+
+
+def test_out_json_schema_and_metrics_match_the_evaluator(capsys, tmp_path: Path) -> None:
+    data, args = _solve_json(capsys, tmp_path, "--model", "resnet8", "--objective", "energy")
+    assert data["status"] == "optimal"
+    assert data["objective"] == "energy"
+    assert data["solver"] == "cpsat"
+    assert data["model"] == "resnet8" and data["platform"] == "diana"
+    assert data["metrics"]["accuracy_proxy"] <= data["constraints"]["proxy_budget"] * (1 + 1e-6)
+    _check_json_against_evaluator(data, args)
+
+
+def test_highs_and_cpsat_agree_on_resnet8(capsys, tmp_path: Path) -> None:
+    values = {}
+    for solver in ("cpsat", "highs"):
+        data, _ = _solve_json(capsys, tmp_path, "--model", "resnet8", "--solver", solver)
+        assert data["status"] == "optimal"
+        assert data["solver"] == solver
+        values[solver] = data["objective_value"]
+    assert values["cpsat"] == pytest.approx(values["highs"], rel=1e-6)
+
+
+def test_rockpi_solves_mobilenet_v1_with_groups_and_dvfs(capsys, tmp_path: Path) -> None:
+    data, args = _solve_json(
+        capsys, tmp_path, "--model", "mobilenet_v1", "--platform", "rockpi-n10"
+    )
+    assert data["status"] == "optimal"
+    assert data["platform"] == "rockpi-n10"
+    assert any(entry["operating_point"] for entry in data["layers"])
+    assert len({entry["unit"] for entry in data["layers"]}) < len(data["layers"])
+    _check_json_against_evaluator(data, args)
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "milp_map.solve", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "status optimal" in done.stdout
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_infeasible_latency_names_the_bound_and_the_best_reachable(capsys) -> None:
+    code, out, err = _run(capsys, "--model", "resnet8", "--max-latency", "1e-9", "--quiet")
+    assert code == 2
+    assert out == ""
+    line = _one_line_error(err)
+    assert "--max-latency 1e-09 is unreachable" in line
+    # the lowest latency under the default proxy budget, solved independently
+    problem = make_problem(parse_args(["--model", "resnet8"]))
+    best = layerwise.solve(problem, "highs", objective="latency")
+    assert best.status == "optimal"
+    reported = re.search(r"lowest latency under the other bounds is (\S+)$", line)
+    assert reported is not None, line
+    assert float(reported.group(1)) == pytest.approx(best.objective_value, rel=1e-5)
+
+
+def test_two_unreachable_bounds_are_both_named(capsys) -> None:
+    code, _, err = _run(
+        capsys, "--model", "resnet8", "--max-latency", "1e-9", "--max-energy", "1e-12"
+    )
+    assert code == 2
+    line = _one_line_error(err)
+    assert "--max-latency 1e-09 is unreachable: the lowest latency is" in line
+    assert "--max-energy 1e-12 is unreachable: the lowest energy is" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--model", "resnet9000"], "unknown model 'resnet9000'"),
+        (["--platform", "{tmp}/nope.yaml"], "nope.yaml: platform file not found"),
+        (["--platform", "tpu9"], "unknown platform 'tpu9'"),
+        (["--model", "resnet8", "--out", "{tmp}"], "is a directory"),
+        (["--model", "resnet8", "--out", "{tmp}/no/such/dir/r.json"], "does not exist"),
+        (["--model", "resnet8", "--max-latency", "-1"], "--max-latency must be >= 0"),
+        (["--model", "resnet8", "--sensitivity", "{tmp}/none.csv"], "sensitivity file not found"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(capsys, tmp_path: Path, argv, expected) -> None:
+    code, out, err = _run(capsys, *(a.replace("{tmp}", str(tmp_path)) for a in argv))
+    assert code == 2
+    assert out == ""  # nothing is solved before the input is known to be good
+    assert expected in _one_line_error(err)
+
+
+def _resnet8_scores(tmp_path: Path, keep) -> Path:
+    graph = load_model("resnet8")
+    scores = data_free_sensitivity(graph, ["int8", "ternary"]).scores
+    path = tmp_path / "scores.csv"
+    path.write_text(
+        "layer,precision,score\n"
+        + "".join(f"{layer},{p},{s}\n" for (layer, p), s in scores.items() if keep(layer, p))
+    )
+    return path
+
+
+def test_a_sensitivity_file_missing_a_precision_names_layer_and_precision(
+    capsys, tmp_path: Path
+) -> None:
+    path = _resnet8_scores(
+        tmp_path, lambda layer, p: (layer, p) != ("stage1_block1/conv2", "ternary")
+    )
+    code, _, err = _run(capsys, "--model", "resnet8", "--sensitivity", str(path))
+    assert code == 2
+    line = _one_line_error(err)
+    assert str(path) in line
+    assert "layer 'stage1_block1/conv2'" in line and "precision 'ternary'" in line
+
+
+def test_a_sensitivity_file_of_another_model(capsys, tmp_path: Path) -> None:
+    path = _resnet8_scores(tmp_path, lambda layer, p: True)
+    path.write_text(path.read_text() + "stage4_block9/conv1,int8,0.5\n")
+    code, _, err = _run(capsys, "--model", "resnet8", "--sensitivity", str(path))
+    assert code == 2
+    assert "does not have: 'stage4_block9/conv1'" in _one_line_error(err)
+
+
+def test_a_malformed_sensitivity_file(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "scores.csv"
+    path.write_text("layer,precision,score\nstem/conv,int8,lots\n")
+    code, _, err = _run(capsys, "--model", "resnet8", "--sensitivity", str(path))
+    assert code == 2
+    assert "row 2: score is not a number: 'lots'" in _one_line_error(err)
+
+
+def test_an_onnx_file_with_an_unsupported_op(capsys, tmp_path: Path) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.zeros((1, 64, 8), np.float32), "W")
+    r = numpy_helper.from_array(np.zeros((1, 64, 16), np.float32), "R")
+    lstm = helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="rnn1", hidden_size=16)
+    graph = helper.make_graph([lstm], "rnn", [x], [y], [w, r])
+    path = tmp_path / "rnn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    code, _, err = _run(capsys, "--model", str(path))
+    assert code == 2
+    line = _one_line_error(err)
+    assert "rnn.onnx" in line and "'rnn1'" in line and "LSTM" in line
+
+
+def test_a_bad_platform_yaml(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: p\naccelerators:\n  - {name: a, precision: int8, cost: {model: x}}\n")
+    code, _, err = _run(capsys, "--model", "resnet8", "--platform", str(path))
+    assert code == 2
+    line = _one_line_error(err)
+    assert str(path) in line and "accelerators[0].cost" in line and "unknown cost model 'x'" in line
