@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from milp_map.channels import PartOption, SplitProblem, SplitUnit
 from milp_map.errors import MilpMapError
 from milp_map.problem import QUANTITIES, Problem
 from milp_map.solution import Metrics, Part, UnitMapping
@@ -119,3 +120,129 @@ def violations(problem: Problem, metrics: Metrics) -> list[str]:
 def _out_channels(problem: Problem, unit: int) -> int | None:
     layers = problem.units[unit].layers
     return problem.graph.layer(layers[0]).out_channels if len(layers) == 1 else None
+
+
+# ----------------------------------------------------------------------------- channel splits
+
+
+def evaluate_split(problem: SplitProblem, mapping: UnitMapping) -> Evaluation:
+    """Metrics of a channel-split mapping (formulations/channel_split.md).
+
+    A unit's parts run in parallel: T_u = max over parts; latency = sum_u T_u + transitions;
+    energy = static_power_w * latency + parts' dynamic energy + transition energy.
+    """
+    base = problem.base
+    shares: list[dict[str, float]] = []
+    rows = []
+    latency = dynamic = proxy = 0.0
+    for split in problem.units:
+        unit = base.units[split.index]
+        parts = _split_parts(problem, split, mapping.get(unit.name))
+        times = [option.latency_s for _, option in parts]
+        unit_latency = max(times)
+        unit_energy = sum(option.energy_j for _, option in parts)
+        unit_proxy = _split_proxy(problem, split, mapping[unit.name])
+        latency += unit_latency
+        dynamic += unit_energy
+        proxy += unit_proxy
+        shares.append(
+            {part.accelerator: option.channels / split.channels for part, option in parts}
+        )
+        rows.append(
+            {
+                "unit": unit.name,
+                "split": {part.accelerator: part.channels for part, _ in parts},
+                "latency_s": unit_latency,
+                "energy_j": unit_energy,
+                "proxy": unit_proxy,
+            }
+        )
+    transition_latency, transition_energy = _split_transitions(base, shares)
+    latency += transition_latency
+    dynamic += transition_energy
+    metrics = Metrics(latency, dynamic + base.static_power_w * latency, proxy)
+    return Evaluation(metrics, pd.DataFrame(rows))
+
+
+def _split_parts(
+    problem: SplitProblem, split: SplitUnit, parts: tuple[Part, ...] | None
+) -> list[tuple[Part, PartOption]]:
+    """Match each part to its admissible option; errors name the unit and what is wrong."""
+    name = problem.base.units[split.index].name
+    if not parts:
+        raise MilpMapError(f"mapping leaves unit '{name}' unmapped")
+    accelerators = [p.accelerator for p in parts]
+    if len(set(accelerators)) != len(accelerators):
+        raise MilpMapError(f"unit '{name}' lists an accelerator twice: {accelerators}")
+    matched = []
+    for part in parts:
+        count = split.channels if part.channels is None and len(parts) == 1 else part.channels
+        count = 1 if not split.splittable else count
+        options = split.parts.get(part.accelerator, ())
+        option = next(
+            (
+                o
+                for o in options
+                if o.channels == count and o.operating_point == part.operating_point
+            ),
+            None,
+        )
+        if option is None:
+            raise MilpMapError(
+                f"unit '{name}' cannot run {count} channel(s) on {part.accelerator}"
+                f"{'@' + part.operating_point if part.operating_point else ''} "
+                f"(group size {split.group_size}, {split.channels} channels)"
+            )
+        matched.append((part, option))
+    total = sum(option.channels for _, option in matched)
+    if total != split.channels:
+        raise MilpMapError(
+            f"unit '{name}': parts hold {total} channels, the layer has {split.channels}"
+        )
+    return matched
+
+
+def _split_proxy(problem: SplitProblem, split: SplitUnit, parts: tuple[Part, ...]) -> float:
+    """From per-channel scores and the listed channel indices, or n/C of the layer score."""
+    name = problem.base.units[split.index].name
+    sensitivity = problem.base.sensitivity
+    if not split.splittable:
+        unit = problem.base.units[split.index]
+        return next(o.proxy for o in unit.options if o.accelerator == parts[0].accelerator)
+    if split.proxy.prefix is None:
+        return sum(
+            (split.channels if p.channels is None else p.channels)
+            / split.channels
+            * split.proxy.layer_scores[split.precision[p.accelerator]]
+            for p in parts
+        )
+    seen: list[int] = []
+    total = 0.0
+    for part in parts:
+        if part.channel_indices is None:
+            raise MilpMapError(
+                f"unit '{name}': per-channel scores need the channel indices of every part"
+            )
+        scores = sensitivity.channel_scores[(name, split.precision[part.accelerator])]
+        total += float(sum(scores[c] for c in part.channel_indices))
+        seen.extend(part.channel_indices)
+    if sorted(seen) != list(range(split.channels)):
+        raise MilpMapError(
+            f"unit '{name}': channel indices must cover 0..{split.channels - 1} once"
+        )
+    return total
+
+
+def _split_transitions(base: Problem, shares: list[dict[str, float]]) -> tuple[float, float]:
+    """Parts on different accelerators exchange the producer part's share of the tensor."""
+    latency = energy = 0.0
+    for edge in base.edges:
+        for a, share in shares[edge.src].items():
+            for b in shares[edge.dst]:
+                if a == b or (a, b) not in edge.costs:
+                    continue
+                pair_latency, pair_energy = edge.costs[(a, b)]
+                by_bytes = edge.bytes_latency.get((a, b), 0.0)
+                latency += pair_latency - by_bytes + share * by_bytes
+                energy += pair_energy
+    return latency, energy

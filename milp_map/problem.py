@@ -66,6 +66,9 @@ class UnitEdge:
     elems: int
     costs: Mapping[tuple[str, str], tuple[float, float]]
     """(from accelerator, to accelerator) -> (latency_s, energy_j); absent pairs cost nothing."""
+    bytes_latency: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    """The part of each pair's latency that is bytes / bytes_per_s (scales with the share of
+    the tensor that crosses, in channel-split mode)."""
 
 
 @dataclass(frozen=True)
@@ -368,31 +371,37 @@ def _unit_edges(
     edges = []
     for (src, dst), n_elems in sorted(elems.items()):
         costs: dict[tuple[str, str], tuple[float, float]] = {}
+        bytes_latency: dict[tuple[str, str], float] = {}
         for a in {o.accelerator for o in units[src].options}:
             for b in {o.accelerator for o in units[dst].options}:
                 if a == b:
                     continue
-                cost = _transition_cost(platform, graph.name, units[src].name, accs[a], b, n_elems)
+                cost, by_bytes = _transition_cost(
+                    platform, graph.name, units[src].name, accs[a], b, n_elems
+                )
                 if cost != (0.0, 0.0):
                     costs[(a, b)] = cost
-        edges.append(UnitEdge(src, dst, n_elems, costs))
+                if by_bytes:
+                    bytes_latency[(a, b)] = by_bytes
+        edges.append(UnitEdge(src, dst, n_elems, costs, bytes_latency))
     return tuple(edges)
 
 
 def _transition_cost(
     platform: Platform, network: str, unit: str, src: Accelerator, dst: str, elems: int
-) -> tuple[float, float]:
+) -> tuple[tuple[float, float], float]:
+    """((latency_s, energy_j), the bytes/bytes_per_s part of that latency) of one crossing."""
     for net in (network, "*"):
         row = platform.transition_table.get((net, unit, src.name, dst))
         if row is not None:
-            return row
+            return row, 0.0
     t = platform.transitions.get((src.name, dst))
     if t is None:
-        return (0.0, 0.0)
-    latency = t.latency_s
+        return (0.0, 0.0), 0.0
+    by_bytes = 0.0
     if t.bytes_per_s:
-        latency += elems * platform.bytes_per_element(src.precision) / t.bytes_per_s
-    return (latency, t.energy_j)
+        by_bytes = elems * platform.bytes_per_element(src.precision) / t.bytes_per_s
+    return (t.latency_s + by_bytes, t.energy_j), by_bytes
 
 
 def _short_list(items: list[str], limit: int = 5, quote: bool = True) -> str:

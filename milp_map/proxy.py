@@ -11,9 +11,10 @@ import math
 import sys
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from milp_map.errors import MilpMapError
@@ -31,6 +32,9 @@ class Sensitivity:
     scores: Mapping[tuple[str, str], float]
     source: str
     kind: str
+    channel_scores: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    """Optional per-output-channel scores, (layer, precision) -> array indexed by channel;
+    `scores` then holds their sums, so layer-wise mode reads the same file."""
 
     def score(self, layer: str, precision: str) -> float | None:
         return self.scores.get((layer, precision))
@@ -66,31 +70,59 @@ def load_sensitivity(path: str | Path) -> Sensitivity:
         raise MilpMapError(
             f"{path}: missing column(s) {', '.join(missing)}; expected layer,precision,score"
         )
-    if "channel" in frame.columns:
-        raise MilpMapError(
-            f"{path}: per-channel scores (a 'channel' column) need --granularity channel"
-        )
+    per_channel = "channel" in frame.columns
     scores: dict[tuple[str, str], float] = {}
+    channel_rows: dict[tuple[str, str], dict[int, float]] = {}
     for row, rec in enumerate(frame.to_dict("records"), start=2):
+        value = _score(path, row, rec["score"])
         key = (rec["layer"], rec["precision"])
+        if per_channel:
+            channel = _channel(path, row, rec["channel"])
+            by_channel = channel_rows.setdefault(key, {})
+            if channel in by_channel:
+                raise MilpMapError(
+                    f"{path}: row {row}: duplicate score for layer '{key[0]}' channel "
+                    f"{channel} at {key[1]}"
+                )
+            by_channel[channel] = value
+            continue
         if key in scores:
             raise MilpMapError(
                 f"{path}: row {row}: duplicate score for layer '{key[0]}' at {key[1]}"
             )
-        try:
-            value = float(rec["score"])
-        except ValueError:
-            raise MilpMapError(
-                f"{path}: row {row}: score is not a number: '{rec['score']}'"
-            ) from None
-        if not math.isfinite(value) or value < 0:
-            raise MilpMapError(
-                f"{path}: row {row}: score must be finite and >= 0, got {rec['score']}"
-            )
         scores[key] = value
+    channel_scores = {key: _dense(path, key, rows) for key, rows in channel_rows.items()}
+    scores.update({key: float(values.sum()) for key, values in channel_scores.items()})
     if not scores:
         raise MilpMapError(f"{path}: no scores in the file")
-    return Sensitivity(scores=scores, source=str(path), kind="file")
+    return Sensitivity(scores, str(path), "file", channel_scores)
+
+
+def _score(path: Path, row: int, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise MilpMapError(f"{path}: row {row}: score is not a number: '{text}'") from None
+    if not math.isfinite(value) or value < 0:
+        raise MilpMapError(f"{path}: row {row}: score must be finite and >= 0, got {text}")
+    return value
+
+
+def _channel(path: Path, row: int, text: str) -> int:
+    if not text.strip().isdigit():
+        raise MilpMapError(f"{path}: row {row}: channel must be an integer >= 0, got '{text}'")
+    return int(text)
+
+
+def _dense(path: Path, key: tuple[str, str], rows: dict[int, float]) -> np.ndarray:
+    """Channel rows 0..C-1 as an array; a gap is an error naming the first missing channel."""
+    missing = sorted(set(range(max(rows) + 1)) - set(rows))
+    if missing:
+        raise MilpMapError(
+            f"{path}: layer '{key[0]}' at {key[1]} has no score for channel {missing[0]}; "
+            "per-channel rows must cover channels 0..C-1"
+        )
+    return np.array([rows[c] for c in range(len(rows))], dtype=float)
 
 
 def data_free_sensitivity(

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
 
 from milp_map.backends import SOLVERS, SolverSettings
+from milp_map.baselines.manual import manual_mappings
 from milp_map.baselines.single import gain_percent, single_accelerator
+from milp_map.channels import DEFAULT_GROUP_SIZE, SplitProblem, build_split_problem
 from milp_map.errors import InfeasibleError, MilpMapError
-from milp_map.formulations import layerwise
+from milp_map.evaluate import evaluate_split, violations
+from milp_map.formulations import channel_split, layerwise
 from milp_map.models import load_model
 from milp_map.platform import load_groups_file, load_platform, preset_names
 from milp_map.problem import Constraints, Problem, build_problem
@@ -73,6 +79,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="proxy budget as a fraction of the way from the lowest to the highest achievable "
         f"proxy (default {DEFAULT_PROXY_FRACTION} unless --max-proxy is given; 1 = no budget)",
     )
+    parser.add_argument(
+        "--granularity",
+        choices=("layer", "channel"),
+        default="layer",
+        help="layer: each layer on one accelerator; channel: split a layer's output channels "
+        "across accelerators that run in parallel (ODiMO's fine-grain mapping)",
+    )
+    parser.add_argument(
+        "--group-size",
+        type=int,
+        default=DEFAULT_GROUP_SIZE,
+        metavar="G",
+        help="channel granularity: parts are multiples of G channels "
+        f"(default {DEFAULT_GROUP_SIZE}, or the layer's channel count if smaller)",
+    )
     parser.add_argument("--solver", choices=SOLVERS, default="cpsat")
     parser.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--gap", type=float, metavar="REL", help="stop at this relative gap")
@@ -119,18 +140,33 @@ def make_problem(args: argparse.Namespace) -> Problem:
     return build_problem(graph, platform, sensitivity, args.objective, constraints, groups)
 
 
-def explain_infeasible(problem: Problem, solver: str, settings: SolverSettings) -> str:
+Target = Problem | SplitProblem
+SolveFn = Callable[[str, Mapping[str, float], Any], Solution]
+
+
+def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
+    """solve(objective, bounds, hint) for the layer-wise or the channel-split model."""
+    if isinstance(target, SplitProblem):
+        return lambda objective, bounds, hint: channel_split.solve(
+            target, solver, settings, objective, bounds, hint
+        )
+    return lambda objective, bounds, hint: layerwise.solve(
+        target, solver, settings, objective, bounds, hint
+    )
+
+
+def explain_infeasible(target: Target, solve_fn: SolveFn) -> str:
     """Which bound cannot be met, and the best value reachable under the other bounds."""
-    bounds = {q: b for q in ("latency", "energy", "proxy") if (b := problem.bound(q)) is not None}
+    bounds = {q: b for q in ("latency", "energy", "proxy") if (b := target.bound(q)) is not None}
     reasons = []
     for quantity, bound in bounds.items():
         others = {q: b for q, b in bounds.items() if q != quantity}
-        best = layerwise.solve(problem, solver, settings, objective=quantity, bounds=others)
+        best = solve_fn(quantity, others, None)
         if best.status == "infeasible" and others:
             # the other bounds clash among themselves: report this one on its own
             others = {}
-            best = layerwise.solve(problem, solver, settings, objective=quantity, bounds=others)
-        if best.status == "optimal" and best.objective_value > bound + problem.tolerance(quantity):
+            best = solve_fn(quantity, others, None)
+        if best.status == "optimal" and best.objective_value > bound + target.tolerance(quantity):
             flag = _FLAGS[quantity]
             reasons.append(
                 f"{flag} {bound:.6g} is unreachable: the lowest {quantity} "
@@ -145,12 +181,18 @@ _FLAGS = {"latency": "--max-latency", "energy": "--max-energy", "proxy": "proxy 
 
 
 def print_report(
-    problem: Problem, solution: Solution, baselines: list[Solution], quiet: bool
+    target: Target, solution: Solution, baselines: list[Solution], quiet: bool
 ) -> None:
+    problem = target.base if isinstance(target, SplitProblem) else target
     units = len(problem.units)
     layers = len(problem.graph)
+    mode = (
+        f", channel groups of {target.group_size}, {target.splittable_count} splittable"
+        if isinstance(target, SplitProblem)
+        else ""
+    )
     print(
-        f"model {problem.graph.name} ({layers} layers, {units} units) on platform "
+        f"model {problem.graph.name} ({layers} layers, {units} units{mode}) on platform "
         f"{problem.platform.name} ({', '.join(problem.platform.accelerator_names)})"
     )
     low, high = problem.proxy_range
@@ -160,7 +202,10 @@ def print_report(
         f"[{low:.4g} .. {high:.4g}], budget {'none' if budget is None else f'{budget:.4g}'}"
     )
     if solution.mapping is not None and not quiet:
-        table = unit_table(problem, solution)
+        if isinstance(target, SplitProblem):
+            table = split_table(target, solution)
+        else:
+            table = unit_table(problem, solution)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(
         f"status {solution.status} ({solution.method}, {solution.solve_time_s:.2f} s); "
@@ -175,7 +220,7 @@ def print_report(
             f"proxy {m.accuracy_proxy:.4g}"
         )
     if baselines and solution.metrics is not None:
-        print("single-accelerator mappings (gain of the optimum over each):")
+        print("reference mappings (gain of the optimum over each):")
         for base in baselines:
             assert base.metrics is not None
             lat = gain_percent(base.metrics.latency_s, solution.metrics.latency_s)
@@ -187,7 +232,7 @@ def print_report(
                 else ""
             )
             print(
-                f"  {base.method:<16} latency {format_si(base.metrics.latency_s, 's'):>10} "
+                f"  {base.method:<34} latency {format_si(base.metrics.latency_s, 's'):>10} "
                 f"({lat:+.1f}%)  energy {format_si(base.metrics.energy_j, 'J'):>10} "
                 f"({energy:+.1f}%)  proxy {base.metrics.accuracy_proxy:.4g}{over}"
             )
@@ -208,25 +253,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = SolverSettings(
             time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed
         )
-        baselines = single_accelerator(problem)
-        feasible_hint = min(
-            (b for b in baselines if not _violates(problem, b)),
-            key=lambda b: b.objective_value,
-            default=None,
-        )
-        solution = layerwise.solve(
-            problem,
-            args.solver,
-            settings,
-            hint=feasible_hint.extra["choice"] if feasible_hint else None,
-        )
+        references = _distinct(manual_mappings(problem) + single_accelerator(problem))
+        target: Target = problem
+        hint = _best_feasible_choice(problem, references)
+        if args.granularity == "channel":
+            target = build_split_problem(problem, args.group_size)
+            layer_optimum = layerwise.solve(problem, args.solver, settings, hint=hint)
+            if layer_optimum.metrics is not None:
+                hint = layer_optimum.extra["choice"]
+                references.append(_renamed(layer_optimum, "layer-wise optimum"))
+            hint = channel_split.selection_from_layerwise(target, hint) if hint else None
+        solve_fn = make_solve_fn(target, args.solver, settings)
+        bounds = {
+            q: b for q in ("latency", "energy", "proxy") if (b := target.bound(q)) is not None
+        }
+        solution = solve_fn(problem.objective, bounds, hint)
         if solution.status == "infeasible":
             raise InfeasibleError(
-                "no mapping meets the bounds: " + explain_infeasible(problem, args.solver, settings)
+                "no mapping meets the bounds: " + explain_infeasible(target, solve_fn)
             )
-        print_report(problem, solution, baselines, args.quiet)
+        print_report(target, solution, references, args.quiet)
         if args.out:
-            path = write_json_atomic(solution_json(problem, solution), args.out)
+            extra = {"granularity": args.granularity}
+            if isinstance(target, SplitProblem):
+                extra["group_size"] = target.group_size
+            path = write_json_atomic(solution_json(problem, solution, extra), args.out)
             print(f"wrote {path}")
         if solution.status in ("time_limit", "error"):
             print(f"error: no mapping found ({solution.detail})", file=sys.stderr)
@@ -240,9 +291,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _violates(problem: Problem, solution: Solution) -> bool:
-    from milp_map.evaluate import violations
+def split_table(target: SplitProblem, solution: Solution) -> pd.DataFrame:
+    """Per-unit split (channels per accelerator), in milliseconds and millijoules."""
+    assert solution.mapping is not None
+    frame = evaluate_split(target, solution.mapping).units
+    return pd.DataFrame(
+        {
+            "unit": frame["unit"],
+            "split": frame["split"].map(
+                lambda parts: " ".join(
+                    f"{acc}:{'all' if n is None else n}" for acc, n in sorted(parts.items())
+                )
+            ),
+            "latency_ms": frame["latency_s"] * 1e3,
+            "energy_mJ": frame["energy_j"] * 1e3,
+            "proxy": frame["proxy"],
+        }
+    )
 
+
+def _best_feasible_choice(problem: Problem, references: list[Solution]) -> tuple[int, ...] | None:
+    feasible = [r for r in references if not _violates(problem, r)]
+    if not feasible:
+        return None
+    return min(feasible, key=lambda r: r.objective_value).extra["choice"]
+
+
+def _distinct(solutions: list[Solution]) -> list[Solution]:
+    """Drop reference mappings identical to an earlier one (ODiMO's names come first)."""
+    seen, kept = set(), []
+    for solution in solutions:
+        key = solution.extra.get("choice")
+        if key not in seen:
+            seen.add(key)
+            kept.append(solution)
+    return kept
+
+
+def _renamed(solution: Solution, method: str) -> Solution:
+    return Solution(
+        method=method,
+        status=solution.status,
+        objective=solution.objective,
+        mapping=solution.mapping,
+        metrics=solution.metrics,
+        best_bound=solution.best_bound,
+        solve_time_s=solution.solve_time_s,
+        extra=solution.extra,
+    )
+
+
+def _violates(problem: Problem, solution: Solution) -> bool:
     return solution.metrics is None or bool(violations(problem, solution.metrics))
 
 

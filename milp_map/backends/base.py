@@ -50,8 +50,14 @@ class Backend(Protocol):
         """An equality with integer coefficients."""
         ...
 
-    def add_at_most(self, terms: Terms, rhs: float) -> None:
-        """A cost bound with fractional coefficients (normalised units)."""
+    def add_at_most_int(self, terms: Terms, rhs: int) -> None:
+        """An inequality with integer coefficients (logic between booleans)."""
+        ...
+
+    def add_at_most(self, terms: Terms, rhs: float, relax: bool = True) -> None:
+        """A cost inequality with fractional coefficients (normalised units). `relax` lets
+        CP-SAT widen the right-hand side by its rounding error (bounds); structural rows
+        whose both sides round alike (a makespan above each part) pass relax=False."""
         ...
 
     def minimize(self, terms: Terms, constant: float = 0.0) -> None: ...

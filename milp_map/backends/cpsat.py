@@ -54,8 +54,11 @@ class CpSatBackend:
     def add_equal(self, terms: Terms, rhs: int) -> None:
         self.model.add(sum(int(c) * v for v, c in terms) == int(rhs))
 
-    def add_at_most(self, terms: Terms, rhs: float) -> None:
-        slack = self.active / 2.0
+    def add_at_most_int(self, terms: Terms, rhs: int) -> None:
+        self.model.add(sum(int(c) * v for v, c in terms) <= int(rhs))
+
+    def add_at_most(self, terms: Terms, rhs: float, relax: bool = True) -> None:
+        slack = self.active / 2.0 if relax else 0.0
         self.model.add(
             sum(self._int(c) * v for v, c in terms) <= math.floor(rhs * self.scale + slack)
         )

@@ -60,7 +60,10 @@ class PulpBackend:
     def add_equal(self, terms: Terms, rhs: int) -> None:
         self.problem += pulp.lpSum(c * v for v, c in terms) == rhs
 
-    def add_at_most(self, terms: Terms, rhs: float) -> None:
+    def add_at_most_int(self, terms: Terms, rhs: int) -> None:
+        self.problem += pulp.lpSum(c * v for v, c in terms) <= rhs
+
+    def add_at_most(self, terms: Terms, rhs: float, relax: bool = True) -> None:
         self.problem += pulp.lpSum(c * v for v, c in terms) <= rhs
 
     def minimize(self, terms: Terms, constant: float = 0.0) -> None:
