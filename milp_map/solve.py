@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,8 +22,10 @@ from milp_map.errors import InfeasibleError, MilpMapError
 from milp_map.evaluate import evaluate_split, violations
 from milp_map.formulations import channel_split, layerwise
 from milp_map.models import load_model
+from milp_map.pareto import exact_front, parse_quantities, write_front
 from milp_map.platform import load_groups_file, load_platform, preset_names
-from milp_map.problem import Constraints, Problem, build_problem
+from milp_map.plots import plot_front
+from milp_map.problem import QUANTITIES, Constraints, Problem, build_problem
 from milp_map.proxy import (
     Sensitivity,
     data_free_sensitivity,
@@ -94,6 +97,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="channel granularity: parts are multiples of G channels "
         f"(default {DEFAULT_GROUP_SIZE}, or the layer's channel count if smaller)",
     )
+    parser.add_argument(
+        "--pareto",
+        metavar="Q1,Q2",
+        help="compute the exact Pareto front of two of latency, energy, proxy (e.g. "
+        "latency,energy) instead of one optimum; writes PREFIX.csv, .json and .png where "
+        "PREFIX is --out without its suffix (default front_MODEL_Q1_Q2)",
+    )
+    parser.add_argument(
+        "--points", type=int, metavar="N", help="with --pareto: thin the written front to N points"
+    )
     parser.add_argument("--solver", choices=SOLVERS, default="cpsat")
     parser.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--gap", type=float, metavar="REL", help="stop at this relative gap")
@@ -120,7 +133,8 @@ def make_problem(args: argparse.Namespace) -> Problem:
     precisions = sorted({a.precision for a in platform.accelerators})
     sensitivity = resolve_sensitivity(args.sensitivity, args.model, graph, precisions)
     fraction = args.max_proxy_fraction
-    if fraction is None and args.max_proxy is None:
+    sweeps_proxy = bool(args.pareto) and "proxy" in args.pareto
+    if fraction is None and args.max_proxy is None and not sweeps_proxy:
         fraction = DEFAULT_PROXY_FRACTION
     constraints = Constraints(
         max_latency_s=args.max_latency,
@@ -157,7 +171,7 @@ def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> Solv
 
 def explain_infeasible(target: Target, solve_fn: SolveFn) -> str:
     """Which bound cannot be met, and the best value reachable under the other bounds."""
-    bounds = {q: b for q in ("latency", "energy", "proxy") if (b := target.bound(q)) is not None}
+    bounds = {q: b for q in QUANTITIES if (b := target.bound(q)) is not None}
     reasons = []
     for quantity, bound in bounds.items():
         others = {q: b for q, b in bounds.items() if q != quantity}
@@ -264,9 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 references.append(_renamed(layer_optimum, "layer-wise optimum"))
             hint = channel_split.selection_from_layerwise(target, hint) if hint else None
         solve_fn = make_solve_fn(target, args.solver, settings)
-        bounds = {
-            q: b for q in ("latency", "energy", "proxy") if (b := target.bound(q)) is not None
-        }
+        if args.pareto:
+            return run_pareto(args, problem, target, solve_fn, references)
+        bounds = {q: b for q in QUANTITIES if (b := target.bound(q)) is not None}
         solution = solve_fn(problem.objective, bounds, hint)
         if solution.status == "infeasible":
             raise InfeasibleError(
@@ -289,6 +303,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def run_pareto(
+    args: argparse.Namespace,
+    problem: Problem,
+    target: Target,
+    solve_fn: SolveFn,
+    references: list[Solution],
+) -> int:
+    """Sweep the exact front, write CSV/JSON/PNG and print it; exit 2 if no mapping is feasible."""
+    quantities = parse_quantities(args.pareto)
+    prefix = (
+        Path(args.out) if args.out else Path(f"front_{problem.graph.name}_{'_'.join(quantities)}")
+    )
+    front = exact_front(target, solve_fn, quantities, args.points)
+    if not front.points:
+        raise InfeasibleError(
+            "no mapping meets the bounds: " + explain_infeasible(target, solve_fn)
+        )
+    paths = write_front(problem, front, prefix)
+    png = paths[0].with_suffix(".png")
+    title = f"{problem.graph.name} on {problem.platform.name} ({args.granularity}-wise)"
+    plot_front(front, [r for r in references if r.metrics is not None], png, title)
+    table = front.to_frame()
+    print(
+        f"exact {quantities[0]}-{quantities[1]} front of {problem.graph.name} on "
+        f"{problem.platform.name}: {len(front.points)} points in {front.solve_time_s:.1f} s"
+        f"{'' if front.complete else ' (incomplete: ' + front.detail + ')'}"
+    )
+    if not args.quiet:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    print("wrote " + ", ".join(str(p) for p in [*paths, png]))
+    return 0 if front.complete else 1
 
 
 def split_table(target: SplitProblem, solution: Solution) -> pd.DataFrame:

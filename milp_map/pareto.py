@@ -1,0 +1,310 @@
+"""Exact Pareto fronts of two quantities by epsilon-constraint sweeps (formulations/pareto.md).
+
+Each point is a lexicographic optimum proven by an exact solver, so the front is the true
+non-dominated set (to the sweep's resolution `delta`), not a heuristic approximation of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from milp_map.errors import MilpMapError
+from milp_map.problem import QUANTITIES, Problem
+from milp_map.report import check_out_path, format_si, solution_json, write_json_atomic
+from milp_map.solution import Solution
+
+SolveFn = Callable[[str, Mapping[str, float], Any], Solution]
+"""solve_fn(objective, bounds, hint) -> Solution. `bounds` are upper bounds in natural units
+(quantity -> value) and include the problem's own; `hint` is a previous Solution's
+extra["choice"] (opaque to the sweep) or None."""
+
+
+class SweptProblem(Protocol):
+    """What the sweep reads of a problem: `Problem` and `channels.SplitProblem` both fit.
+
+    Pass the object the formulation normalises by: the sweep undoes its bound relaxation
+    `tolerance(q)` exactly."""
+
+    @property
+    def scales(self) -> Mapping[str, float]: ...
+
+    def bound(self, quantity: str) -> float | None: ...
+
+    def tolerance(self, quantity: str) -> float: ...
+
+
+DELTA_OF_SCALE = 1e-5
+"""Default sweep step, as a fraction of the scale of f2 (points closer in f2 are merged). It
+must exceed the solvers' own feasibility slack, or a step can return the last point again:
+HiGHS accepts rows violated by 1e-6 of the normalised scale (mip_feasibility_tolerance)."""
+
+COLUMNS = ("latency_s", "energy_j", "accuracy_proxy", "status", "gap", "solve_time_s")
+
+
+@dataclass(frozen=True)
+class Front:
+    """Non-dominated mappings for two quantities, sorted by the first ascending."""
+
+    quantities: tuple[str, str]
+    points: tuple[Solution, ...]
+    """Each proven (status "optimal": both lexicographic steps proven) or flagged "feasible"."""
+    complete: bool
+    """False if a step hit a time limit, the sweep was interrupted, or the front was thinned."""
+    solve_time_s: float
+    delta: float = 0.0
+    """The sweep's step in the second quantity (natural units)."""
+    detail: str = ""
+    """Why the front is incomplete, or how it was thinned."""
+
+    def values(self) -> list[tuple[float, float]]:
+        """(f1, f2) of every point, in natural units."""
+        f1, f2 = self.quantities
+        return [(_value(p, f1), _value(p, f2)) for p in self.points]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per point: latency_s, energy_j, accuracy_proxy, status, gap, solve_time_s."""
+        rows = [
+            {
+                **(p.metrics.as_dict() if p.metrics else {}),
+                "status": p.status,
+                "gap": _point_gap(p),
+                "solve_time_s": p.solve_time_s,
+            }
+            for p in self.points
+        ]
+        return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def parse_quantities(text: str) -> tuple[str, str]:
+    """'latency,energy' -> ('latency', 'energy'); errors name the allowed quantities."""
+    names = tuple(part.strip() for part in text.split(","))
+    if len(names) != 2 or names[0] == names[1] or not set(names) <= set(QUANTITIES):
+        raise MilpMapError(
+            f"--pareto takes two different quantities out of {', '.join(QUANTITIES)} "
+            f"separated by a comma (e.g. latency,energy), got '{text}'"
+        )
+    return names[0], names[1]
+
+
+def exact_front(
+    problem: SweptProblem,
+    solve_fn: SolveFn,
+    quantities: tuple[str, str],
+    points: int | None = None,
+    progress: bool = True,
+    *,
+    delta: float | None = None,
+) -> Front:
+    """The exact non-dominated set of (f1, f2) by an epsilon-constraint sweep on f2.
+
+    Step 0 minimises f1, then f2 subject to f1 <= that minimum (lexicographic, so the point is
+    non-dominated, not only weakly). Each later step requires f2 <= f2(last point) - delta and
+    repeats both solves; the sweep ends when that is infeasible. The problem's own bounds
+    always apply. Each solve is hinted with the previous point's mapping.
+
+    `delta` (default DELTA_OF_SCALE * scale of f2) is the resolution: non-dominated points
+    less than delta below a found point in f2 are skipped (the one with the lower f1 is kept).
+    For very large fronts, a coarser delta sweeps fewer points and saves solver time;
+    `points=N` instead thins the full, computed front to N points for output.
+
+    A step that stops at a time limit with a mapping keeps the point (status "feasible") and
+    marks the front incomplete; a step with no mapping ends the sweep incomplete; Ctrl-C
+    returns the points found so far, incomplete.
+    """
+    f1, f2 = quantities
+    if f1 == f2 or f1 not in QUANTITIES or f2 not in QUANTITIES:
+        raise MilpMapError(f"a front needs two different quantities of {QUANTITIES}")
+    delta = DELTA_OF_SCALE * problem.scales[f2] if delta is None else delta
+    if not delta > 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    own = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+    found: list[Solution] = []
+    complete, detail = True, ""
+    bounds, hint = dict(own), None
+    start = time.perf_counter()
+    bar = tqdm(
+        desc=f"pareto {f1},{f2}", unit="pt", file=sys.stderr, disable=not progress, mininterval=1.0
+    )
+    try:
+        while True:
+            bar.set_postfix_str(f"{f2} <= {_format(f2, bounds.get(f2))}")
+            point, stop = _lexicographic_step(solve_fn, f1, f2, bounds, hint)
+            if point is None:
+                if stop != "infeasible":
+                    complete, detail = False, f"a step stopped with status {stop}"
+                break
+            if found and _value(point, f2) >= _value(found[-1], f2):
+                complete, detail = False, f"no progress below {f2} {_value(point, f2):.6g}"
+                break
+            found.append(point)
+            bar.update(1)
+            if point.status != "optimal":
+                complete, detail = False, "a step was not proven optimal (time limit or gap)"
+            # the formulation relaxes every bound by the problem's tolerance: undo that here,
+            # so the next point is at least delta below this one
+            bounds = {**own, f2: _value(point, f2) - delta - problem.tolerance(f2)}
+            hint = point.extra.get("choice")
+    except KeyboardInterrupt:
+        complete, detail = False, f"interrupted after {len(found)} points"
+    finally:
+        bar.close()
+    front = Front(
+        quantities=(f1, f2),
+        points=tuple(_non_dominated(found, f1, f2)),
+        complete=complete,
+        solve_time_s=time.perf_counter() - start,
+        delta=delta,
+        detail=detail,
+    )
+    return front if points is None else thin(front, points)
+
+
+def thin(front: Front, n: int) -> Front:
+    """Keep n points spread evenly by path length along the front (both extremes always).
+
+    Path length is measured with each quantity normalised by its range on the front.
+    """
+    if n < 2:
+        raise ValueError(f"thinning keeps both extremes, so n must be >= 2, got {n}")
+    total = len(front.points)
+    if total <= n:
+        return front
+    values = np.array(front.values(), dtype=float)
+    span = np.ptp(values, axis=0)
+    steps = np.hypot(*(np.diff(values, axis=0) / np.where(span > 0, span, 1.0)).T)
+    arc = np.concatenate([[0.0], np.cumsum(steps)])
+    keep = [0]
+    for k, target in enumerate(np.linspace(0.0, arc[-1], n)[1:-1], start=1):
+        nearest = int(np.argmin(np.abs(arc - target)))
+        keep.append(min(max(nearest, keep[-1] + 1), total - 1 - (n - 1 - k)))
+    keep.append(total - 1)
+    note = f"thinned to {n} of {total} points (the full front was computed)"
+    return dataclasses.replace(
+        front,
+        points=tuple(front.points[i] for i in keep),
+        complete=False,
+        detail="; ".join(filter(None, [front.detail, note])),
+    )
+
+
+def hypervolume_2d(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by `points` and bounded by `reference` (both quantities minimised).
+
+    Points not strictly better than the reference in both quantities add nothing.
+    """
+    rx, ry = reference
+    area, lowest_y = 0.0, ry
+    for x, y in sorted((x, y) for x, y in points if x < rx and y < ry):
+        if y < lowest_y:
+            area += (rx - x) * (lowest_y - y)
+            lowest_y = y
+    return area
+
+
+def front_json(problem: Problem, front: Front) -> dict:
+    """The front file: run context once, then each point in the result-file schema.
+
+    A channel-split problem is written through its layer-wise `base` (the schema has `split`).
+    """
+    problem = getattr(problem, "base", problem)
+    shared = ("model", "platform", "sensitivity", "constraints")
+    points = []
+    for p in front.points:
+        entry = {k: v for k, v in solution_json(problem, p).items() if k not in shared}
+        entry["gap"] = _point_gap(p)
+        points.append(entry)
+    context = solution_json(problem, Solution("pareto", "infeasible", front.quantities[0]))
+    return {
+        **{k: context[k] for k in shared},
+        "quantities": list(front.quantities),
+        "complete": front.complete,
+        "detail": front.detail,
+        "delta": front.delta,
+        "solve_time_s": front.solve_time_s,
+        "points": points,
+    }
+
+
+def write_front(problem: Problem, front: Front, out_prefix: Path) -> list[Path]:
+    """Write <prefix>.csv (Front.to_frame) and <prefix>.json (front_json), each atomically."""
+    base = Path(out_prefix)
+    if base.suffix in (".csv", ".json", ".png"):
+        base = base.with_suffix("")
+    csv_path = check_out_path(base.parent / f"{base.name}.csv")
+    json_path = check_out_path(base.parent / f"{base.name}.json")
+    fd, tmp = tempfile.mkstemp(prefix=f".{csv_path.name}.", dir=csv_path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            front.to_frame().to_csv(handle, index=False)
+        os.replace(tmp, csv_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    write_json_atomic(front_json(problem, front), json_path)
+    return [csv_path, json_path]
+
+
+def _lexicographic_step(
+    solve_fn: SolveFn, f1: str, f2: str, bounds: Mapping[str, float], hint: Any
+) -> tuple[Solution | None, str]:
+    """min f1 under `bounds`, then min f2 with f1 <= that minimum: (point, stop status)."""
+    first = solve_fn(f1, bounds, hint)
+    if first.status not in ("optimal", "feasible") or first.metrics is None:
+        return None, first.status
+    f1_best = _value(first, f1)
+    tighter = {**bounds, f1: min(bounds.get(f1, f1_best), f1_best)}
+    second = solve_fn(f2, tighter, first.extra.get("choice"))
+    usable = second.status in ("optimal", "feasible") and second.metrics is not None
+    better = usable and (second.status == "optimal" or _value(second, f2) <= _value(first, f2))
+    point = second if better else first
+    proven = first.status == "optimal" and second.status == "optimal" and point is second
+    gaps = [g for g in (first.gap, second.gap) if g is not None]
+    return dataclasses.replace(
+        point,
+        status="optimal" if proven else "feasible",
+        solve_time_s=first.solve_time_s + second.solve_time_s,
+        extra={
+            **point.extra,
+            "steps": (first.status, second.status),
+            "gap": max(gaps) if gaps else None,
+        },
+    ), ""
+
+
+def _non_dominated(points: list[Solution], f1: str, f2: str) -> list[Solution]:
+    """Sorted by f1; drops points another dominates (only unproven steps can produce them)."""
+    ordered = sorted(points, key=lambda p: (_value(p, f1), _value(p, f2)))
+    kept: list[Solution] = []
+    for p in ordered:
+        if not kept or _value(p, f2) < _value(kept[-1], f2):
+            kept.append(p)
+    return kept
+
+
+def _value(solution: Solution, quantity: str) -> float:
+    assert solution.metrics is not None
+    return solution.metrics.value(quantity)
+
+
+def _point_gap(solution: Solution) -> float | None:
+    return solution.extra.get("gap", solution.gap)
+
+
+def _format(quantity: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if quantity == "proxy":
+        return f"{value:.4g}"
+    return format_si(value, "s" if quantity == "latency" else "J")
