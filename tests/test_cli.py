@@ -236,3 +236,45 @@ def test_a_bad_platform_yaml(capsys, tmp_path: Path) -> None:
     assert code == 2
     line = _one_line_error(err)
     assert str(path) in line and "accelerators[0].cost" in line and "unknown cost model 'x'" in line
+
+
+def test_channel_granularity_default_run_reports_splits_and_odimo_baselines(capsys) -> None:
+    """The issue's default: ResNet-20 on DIANA, split per layer, gains over ODiMO's manual maps."""
+    code, out, _ = _run(capsys, "--granularity", "channel")
+    assert code == 0
+    assert "status optimal" in out
+    assert re.search(r"analog:\d+ digital:\d+", out), "no layer was split"
+    for name in ("all-digital", "all-analog-except-unsupported", "first-last-digital-rest-analog"):
+        assert name in out
+
+
+def test_channel_json_lists_channel_indices_that_partition_each_split_layer(
+    capsys, tmp_path: Path
+) -> None:
+    data, _ = _solve_json(capsys, tmp_path, "--model", "resnet8", "--granularity", "channel")
+    assert data["granularity"] == "channel" and data["group_size"] == 8
+    split_layers = [e for e in data["layers"] if len(e["split"]) == 2]
+    assert split_layers
+    graph = load_model("resnet8")
+    for entry in split_layers:
+        channels = graph.layer(entry["name"]).out_channels
+        indices = sorted(c for part in entry["channels"].values() for c in part)
+        assert indices == list(range(channels))
+        assert sum(entry["split"].values()) == channels
+        assert all(n % 8 == 0 for n in entry["split"].values())
+
+
+def test_pareto_writes_csv_json_png_and_every_point_is_proven(capsys, tmp_path: Path) -> None:
+    prefix = tmp_path / "front.json"
+    code, out, _ = _run(
+        capsys, "--model", "resnet8", "--pareto", "energy,proxy", "--out", str(prefix), "--quiet"
+    )
+    assert code == 0
+    for suffix in (".csv", ".json", ".png"):
+        assert (tmp_path / f"front{suffix}").stat().st_size > 0
+    data = json.loads((tmp_path / "front.json").read_text())
+    statuses = {p["status"] for p in data["points"]}
+    assert statuses == {"optimal"} and len(data["points"]) >= 3
+    energies = [p["metrics"]["energy_j"] for p in data["points"]]
+    proxies = [p["metrics"]["accuracy_proxy"] for p in data["points"]]
+    assert energies == sorted(energies) and proxies == sorted(proxies, reverse=True)
