@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from milp_map.channels import SplitProblem, build_split_problem
+from milp_map.costmodels import AnalyticalModel, Roofline
 from milp_map.graph import Layer, LayerGraph, graph_from_layers
-from milp_map.platform import Accelerator, CostTable, Platform, Transition
+from milp_map.platform import Accelerator, CostTable, OperatingPoint, Platform, Transition
 from milp_map.problem import Constraints, Problem, build_problem
 from milp_map.proxy import Sensitivity
 
@@ -133,3 +135,167 @@ def random_problem(
             },
         )
     return build_problem(graph, platform, sensitivity, objective, constraints)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- channel splits
+
+
+@dataclass(frozen=True)
+class SteppedModel:
+    """An engine that computes `lanes` output channels per pass: ceil(n / lanes) passes.
+
+    A step-shaped latency like DIANA's digital unit (16 lanes), so a share of n channels
+    costs as much as the next multiple of `lanes`.
+    """
+
+    macs_per_s: float
+    lanes: int = 4
+    overhead_s: float = 0.0
+
+    def latency_s(self, layer: Layer, n_out: int | None = None) -> float | None:
+        n = layer.out_channels if n_out is None else n_out
+        if n == 0:
+            return 0.0
+        macs_per_channel = layer.macs / layer.out_channels
+        passes = -(-n // self.lanes)
+        return self.overhead_s + passes * self.lanes * macs_per_channel / self.macs_per_s
+
+
+def random_split_problem(
+    seed: int,
+    n_layers: int = 3,
+    n_accelerators: int = 2,
+    channels: tuple[int, ...] = (4, 8),
+    group_size: int = 2,
+    per_channel: bool = False,
+    transitions: bool = False,
+    budgets: bool = True,
+    objective: str | None = None,
+    operating_points: int = 1,
+    p_table: float = 0.0,
+) -> SplitProblem:
+    """A random channel-split instance: a chain or residual DAG of small convs on analytical
+    (roofline or stepped) accelerators, so layers can split; optional transitions, per-channel
+    scores, DVFS levels and a table-costed accelerator (which only takes whole layers)."""
+    rng = np.random.default_rng(seed)
+    graph = _random_split_graph(n_layers, channels, rng)
+    names = [f"acc{k}" for k in range(n_accelerators)]
+    if per_channel:  # the sorted-increment proxy handles two precisions per layer
+        pair = ["int8", "ternary"]
+        precisions = [pair[k % 2] for k in rng.permutation(n_accelerators)]
+    else:
+        precisions = [str(rng.choice(["fp16", "int8", "int4", "ternary"])) for _ in names]
+    accelerators = []
+    for k, (name, precision) in enumerate(zip(names, precisions, strict=True)):
+        power = float(rng.uniform(0.05, 1.0))
+        points = (
+            tuple(
+                OperatingPoint(f"f{level}", 1.0 / (1.0 + 0.5 * level), power / (1.0 + level) ** 1.5)
+                for level in range(operating_points)
+            )
+            if operating_points > 1
+            else ()
+        )
+        if k > 0 and rng.random() < p_table:
+            rows = {
+                ("*", layer.name, name, ""): (t := float(rng.uniform(1e-4, 2e-3)), t * power)
+                for layer in graph.layers()
+            }
+            table = CostTable(Path("<synthetic>"), rows, frozenset({"*"}))
+            accelerators.append(Accelerator(name, precision, None, 0.0, (), table=table))
+            continue
+        model: AnalyticalModel
+        if rng.random() < 0.5:
+            model = Roofline(
+                macs_per_s=float(rng.uniform(2e7, 1e8)),
+                bytes_per_s=float(rng.uniform(5e6, 5e7)),
+                overhead_s=float(rng.uniform(0, 5e-5)),
+            )
+        else:
+            model = SteppedModel(
+                macs_per_s=float(rng.uniform(2e7, 1e8)),
+                lanes=int(rng.choice([2, 4])),
+                overhead_s=float(rng.uniform(0, 5e-5)),
+            )
+        accelerators.append(Accelerator(name, precision, None, power, points, model=model))
+    crossings = {}
+    if transitions:
+        crossings = {
+            (a, b): Transition(
+                latency_s=float(rng.uniform(0, 2e-4)),
+                energy_j=float(rng.uniform(0, 1e-4)),
+                bytes_per_s=float(rng.uniform(1e6, 1e7)) if rng.random() < 0.7 else None,
+            )
+            for a in names
+            for b in names
+            if a != b and rng.random() < 0.8
+        }
+    platform = Platform(
+        name=f"random-split{seed}",
+        description="random channel-split test platform",
+        static_power_w=float(rng.choice([0.0, rng.uniform(0, 0.5)])),
+        accelerators=tuple(accelerators),
+        transitions=crossings,
+    )
+    sensitivity = _random_split_scores(graph, sorted(set(precisions)), per_channel, rng, seed)
+    objective = objective or str(rng.choice(["latency", "energy"]))
+    problem = build_problem(graph, platform, sensitivity, objective)  # type: ignore[arg-type]
+    if budgets:
+        bounds: dict[str, float] = {"max_proxy_fraction": float(rng.uniform(0, 1))}
+        if rng.random() < 0.5:
+            other = "energy" if objective == "latency" else "latency"
+            key = "max_energy_j" if other == "energy" else "max_latency_s"
+            bounds[key] = float(rng.uniform(0.2, 0.8) * problem.scales[other])
+        problem = build_problem(
+            graph,
+            platform,
+            sensitivity,
+            objective,
+            Constraints(**bounds),  # type: ignore[arg-type]
+        )
+    return build_split_problem(problem, group_size)
+
+
+def _random_split_graph(
+    n_layers: int, channels: tuple[int, ...], rng: np.random.Generator
+) -> LayerGraph:
+    """A chain of convs with out_channels from `channels`, sometimes with skip edges."""
+    widths = [int(c) for c in rng.choice(channels, size=n_layers)]
+    layers = [
+        conv_layer(f"l{i}", widths[i - 1] if i else 3, widths[i], hw=int(rng.choice([4, 8])))
+        for i in range(n_layers)
+    ]
+    edges = {(f"l{i - 1}", f"l{i}") for i in range(1, n_layers)}
+    for i in range(2, n_layers):
+        if rng.random() < 0.4:
+            edges.add((f"l{int(rng.integers(0, i - 1))}", f"l{i}"))
+    return graph_from_layers("synthetic-split", layers, sorted(edges))
+
+
+def _random_split_scores(
+    graph: LayerGraph,
+    precisions: list[str],
+    per_channel: bool,
+    rng: np.random.Generator,
+    seed: int,
+) -> Sensitivity:
+    """Per-layer scores, or per-channel ones whose sums are the per-layer scores.
+
+    Per-channel: the low precision costs more on most channels, less on some (so the best
+    channels to quantize are not simply the first ones).
+    """
+    if not per_channel:
+        scores = {
+            (layer.name, p): float(rng.uniform(0, 1))
+            for layer in graph.layers()
+            for p in precisions
+        }
+        return Sensitivity(scores, f"random-split{seed}", "random")
+    channel_scores: dict[tuple[str, str], np.ndarray] = {}
+    for layer in graph.layers():
+        high = rng.uniform(0, 0.2, size=layer.out_channels)
+        low = np.clip(high + rng.uniform(-0.1, 0.5, size=layer.out_channels), 0.0, None)
+        for precision, values in zip(rng.permutation(precisions), (high, low), strict=False):
+            channel_scores[(layer.name, str(precision))] = values
+    scores = {key: float(values.sum()) for key, values in channel_scores.items()}
+    return Sensitivity(scores, f"random-split{seed}", "random", channel_scores)

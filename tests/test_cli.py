@@ -266,7 +266,7 @@ def test_channel_json_lists_channel_indices_that_partition_each_split_layer(
 
 def test_pareto_writes_csv_json_png_and_every_point_is_proven(capsys, tmp_path: Path) -> None:
     prefix = tmp_path / "front.json"
-    code, out, _ = _run(
+    code, _, _ = _run(
         capsys, "--model", "resnet8", "--pareto", "energy,proxy", "--out", str(prefix), "--quiet"
     )
     assert code == 0
