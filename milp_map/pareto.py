@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from milp_map.errors import MilpMapError
-from milp_map.problem import QUANTITIES, Problem
+from milp_map.problem import QUANTITIES, Problem, active_bounds
 from milp_map.report import check_out_path, format_si, solution_json, write_json_atomic
 from milp_map.solution import Solution
 
@@ -129,7 +129,7 @@ def exact_front(
     delta = DELTA_OF_SCALE * problem.scales[f2] if delta is None else delta
     if not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
-    own = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+    own = active_bounds(problem)
     found: list[Solution] = []
     complete, detail = True, ""
     bounds, hint = dict(own), None

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +20,7 @@ from milp_map.costmodels import ANALYTICAL_MODELS, AnalyticalModel
 from milp_map.errors import MilpMapError
 from milp_map.graph import OP_KINDS
 from milp_map.resources import data_path
+from milp_map.tables import read_csv_checked
 
 ACTIVATION_BYTES: dict[str, float] = {
     "fp32": 4.0,
@@ -392,29 +391,6 @@ def load_groups_file(path: str | Path) -> dict[str, dict[str, str]]:
 # ----------------------------------------------------------------------------- CSV helpers
 
 
-def _read_csv(path: Path, required: list[str], what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise MilpMapError(f"{path}: {what} file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
-            )
-    except pd.errors.ParserWarning:
-        raise MilpMapError(
-            f"{path}: unreadable CSV (a row has more fields than the header)"
-        ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MilpMapError(f"{path}: unreadable CSV ({_first_line(exc)})") from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise MilpMapError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
-        )
-    return frame
-
-
 def _number(path: Path, row: int, column: str, text: str) -> float:
     """A finite, non-negative float from a CSV cell, or an error naming file, row and column."""
     try:
@@ -431,7 +407,7 @@ def _number(path: Path, row: int, column: str, text: str) -> float:
 
 
 def _load_cost_table(path: Path, spec: PlatformSpec) -> CostTable:
-    frame = _read_csv(path, ["layer", "accelerator", "latency_s", "energy_j"], "cost table")
+    frame = read_csv_checked(path, ["layer", "accelerator", "latency_s", "energy_j"], "cost table")
     known = {a.name for a in spec.accelerators}
     rows: dict[tuple[str, str, str, str], tuple[float, float]] = {}
     for i, rec in enumerate(frame.to_dict("records"), start=2):
@@ -453,7 +429,9 @@ def _load_cost_table(path: Path, spec: PlatformSpec) -> CostTable:
 
 
 def _load_transition_table(path: Path, spec: PlatformSpec) -> dict:
-    frame = _read_csv(path, ["layer", "from", "to", "latency_s", "energy_j"], "transition table")
+    frame = read_csv_checked(
+        path, ["layer", "from", "to", "latency_s", "energy_j"], "transition table"
+    )
     known = {a.name for a in spec.accelerators}
     rows: dict[tuple[str, str, str, str], tuple[float, float]] = {}
     for i, rec in enumerate(frame.to_dict("records"), start=2):
@@ -471,7 +449,7 @@ def _load_transition_table(path: Path, spec: PlatformSpec) -> dict:
 
 
 def _load_groups_table(path: Path) -> dict[str, dict[str, str]]:
-    frame = _read_csv(path, ["group", "layer"], "groups")
+    frame = read_csv_checked(path, ["group", "layer"], "groups")
     groups: dict[str, dict[str, str]] = {}
     for i, rec in enumerate(frame.to_dict("records"), start=2):
         network = rec.get("network", "") or "*"

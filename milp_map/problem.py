@@ -165,6 +165,11 @@ class Problem:
         raise MilpMapError(f"unit '{self.units[unit].name}' cannot run on {where}")
 
 
+def active_bounds(problem: Problem | object) -> dict[str, float]:
+    """{quantity: upper bound} for every bound the problem sets (any object with `bound`)."""
+    return {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}  # type: ignore[attr-defined]
+
+
 def build_problem(
     graph: LayerGraph,
     platform: Platform,

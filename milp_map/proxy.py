@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from milp_map.errors import MilpMapError
 from milp_map.graph import LayerGraph
 from milp_map.quantize import QUANTIZERS, perturbation
 from milp_map.resources import data_path
+from milp_map.tables import read_csv_checked
 
 DEFAULT_PRECISIONS = ("fp32", "fp16", "int8", "int4", "ternary")
 
@@ -51,25 +51,7 @@ class Sensitivity:
 def load_sensitivity(path: str | Path) -> Sensitivity:
     """Read `layer,precision,score` rows; errors name the file, row and problem."""
     path = Path(path)
-    if not path.is_file():
-        raise MilpMapError(f"{path}: sensitivity file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False
-            )
-    except pd.errors.ParserWarning:
-        raise MilpMapError(
-            f"{path}: unreadable CSV (a row has more fields than the header)"
-        ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise MilpMapError(f"{path}: unreadable CSV ({str(exc).strip().splitlines()[0]})") from None
-    missing = [c for c in ("layer", "precision", "score") if c not in frame.columns]
-    if missing:
-        raise MilpMapError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected layer,precision,score"
-        )
+    frame = read_csv_checked(path, ("layer", "precision", "score"), "sensitivity")
     per_channel = "channel" in frame.columns
     scores: dict[tuple[str, str], float] = {}
     channel_rows: dict[tuple[str, str], dict[int, float]] = {}

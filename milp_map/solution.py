@@ -82,3 +82,29 @@ class Solution:
     @property
     def has_mapping(self) -> bool:
         return self.mapping is not None
+
+
+def proven_solution(
+    method: str,
+    objective: str,
+    result_status: str,
+    result_bound: float | None,
+    scale: float,
+    requested_gap: float | None,
+    **fields: Any,
+) -> Solution:
+    """A solver's answer as a Solution whose status says only what is proven.
+
+    `result_bound` is in normalised units (times `scale`); a solver's "optimal" becomes
+    "feasible" unless the bound is within the optimality tolerances of the mapping's value
+    (or, with no bound at all, unless no looser gap than OPTIMALITY_RTOL was asked for).
+    """
+    metrics: Metrics = fields["metrics"]
+    value = metrics.value(objective)
+    bound = None if result_bound is None else min(result_bound * scale, value)
+    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
+    unproven = bound is None and requested_gap is not None and requested_gap > OPTIMALITY_RTOL
+    status = result_status
+    if status == "optimal" and ((bound is not None and value - bound > tolerance) or unproven):
+        status = "feasible"
+    return Solution(method=method, status=status, objective=objective, best_bound=bound, **fields)

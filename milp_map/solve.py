@@ -25,7 +25,7 @@ from milp_map.models import load_model
 from milp_map.pareto import exact_front, parse_quantities, write_front
 from milp_map.platform import load_groups_file, load_platform, preset_names
 from milp_map.plots import plot_front
-from milp_map.problem import QUANTITIES, Constraints, Problem, build_problem
+from milp_map.problem import Constraints, Problem, active_bounds, build_problem
 from milp_map.proxy import (
     Sensitivity,
     data_free_sensitivity,
@@ -171,7 +171,7 @@ def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> Solv
 
 def explain_infeasible(target: Target, solve_fn: SolveFn) -> str:
     """Which bound cannot be met, and the best value reachable under the other bounds."""
-    bounds = {q: b for q in QUANTITIES if (b := target.bound(q)) is not None}
+    bounds = active_bounds(target)
     reasons = []
     for quantity, bound in bounds.items():
         others = {q: b for q, b in bounds.items() if q != quantity}
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         solve_fn = make_solve_fn(target, args.solver, settings)
         if args.pareto:
             return run_pareto(args, problem, target, solve_fn, references)
-        bounds = {q: b for q in QUANTITIES if (b := target.bound(q)) is not None}
+        bounds = active_bounds(target)
         solution = solve_fn(problem.objective, bounds, hint)
         if solution.status == "infeasible":
             raise InfeasibleError(

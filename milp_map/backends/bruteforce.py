@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from milp_map.errors import MilpMapError
 from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import QUANTITIES, Problem
+from milp_map.problem import Problem, active_bounds
 from milp_map.solution import Solution
 
 MAX_COMBINATIONS = 200_000
@@ -24,7 +24,7 @@ def solve(
     """Evaluate every mapping with the evaluator; keep the best that meets the bounds."""
     objective = objective or problem.objective
     if bounds is None:
-        bounds = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+        bounds = active_bounds(problem)
     count = math.prod(len(u.options) for u in problem.units)
     if count > max_combinations:
         raise MilpMapError(

@@ -18,7 +18,7 @@ import numpy as np
 from milp_map.channels import PartOption, SplitProblem, SplitUnit
 from milp_map.errors import MilpMapError
 from milp_map.evaluate import evaluate_split
-from milp_map.problem import QUANTITIES
+from milp_map.problem import active_bounds
 from milp_map.solution import Part, Solution
 
 MAX_COMBINATIONS = 200_000
@@ -36,7 +36,7 @@ def solve(
     """Evaluate every split mapping with `evaluate_split`; keep the best that meets the bounds."""
     objective = objective or problem.objective
     if bounds is None:
-        bounds = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+        bounds = active_bounds(problem)
     start = time.perf_counter()
     splits = [unit_splits(unit) for unit in problem.units]
     count = math.prod(len(s) for s in splits)

@@ -16,8 +16,8 @@ from milp_map.backends import SolverSettings, make_backend
 from milp_map.backends.base import Backend, Terms
 from milp_map.channels import Configuration, SplitProblem, SplitUnit, configurations
 from milp_map.evaluate import evaluate_split
-from milp_map.problem import FEASIBILITY_RTOL, QUANTITIES
-from milp_map.solution import OPTIMALITY_ATOL_OF_SCALE, OPTIMALITY_RTOL, Part, Solution
+from milp_map.problem import FEASIBILITY_RTOL, active_bounds
+from milp_map.solution import Part, Solution, proven_solution
 
 Selection = tuple[tuple[tuple[str, int], ...], ...]
 """Per unit, the chosen (accelerator, part option index) pairs: a solution's `choice`."""
@@ -152,7 +152,7 @@ def solve(
     settings = settings or SolverSettings()
     objective = objective or problem.objective
     if bounds is None:
-        bounds = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+        bounds = active_bounds(problem)
     active = sum(len(u.parts) + 2 for u in problem.units) + 2 * sum(
         len(e.costs) for e in problem.base.edges
     )
@@ -178,21 +178,15 @@ def solve(
     )
     mapping = mapping_of(problem, selection)
     metrics = evaluate_split(problem, mapping).metrics
-    scale = problem.scales[objective]
-    value = metrics.value(objective)
-    bound = None if result.bound is None else min(result.bound * scale, value)
-    status = result.status
-    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
-    unproven = bound is None and settings.rel_gap is not None and settings.rel_gap > OPTIMALITY_RTOL
-    if status == "optimal" and ((bound is not None and value - bound > tolerance) or unproven):
-        status = "feasible"
-    return Solution(
-        method=solver,
-        status=status,
-        objective=objective,
+    return proven_solution(
+        solver,
+        objective,
+        result.status,
+        result.bound,
+        problem.scales[objective],
+        settings.rel_gap,
         mapping=mapping,
         metrics=metrics,
-        best_bound=bound,
         solve_time_s=result.solve_time_s,
         detail=result.detail,
         extra={"choice": selection},

@@ -15,8 +15,8 @@ from typing import Any
 from milp_map.backends import SolverSettings, make_backend
 from milp_map.backends.base import Backend, Terms
 from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import FEASIBILITY_RTOL, QUANTITIES, Problem
-from milp_map.solution import OPTIMALITY_ATOL_OF_SCALE, OPTIMALITY_RTOL, Solution
+from milp_map.problem import FEASIBILITY_RTOL, Problem, active_bounds
+from milp_map.solution import Solution, proven_solution
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def solve(
     settings = settings or SolverSettings()
     objective = objective or problem.objective
     if bounds is None:
-        bounds = {q: b for q in QUANTITIES if (b := problem.bound(q)) is not None}
+        bounds = active_bounds(problem)
     active_terms = len(problem.units) + sum(1 for e in problem.edges if e.costs)
     backend = make_backend(solver, active_terms)
     model = build(problem, backend, objective, bounds)
@@ -114,20 +114,15 @@ def solve(
         )
     choice = [max(range(len(row)), key=lambda o, row=row: result.values[row[o]]) for row in model.x]
     metrics = evaluate_choice(problem, choice)
-    bound = None if result.bound is None else min(result.bound * scale, metrics.value(objective))
-    status = result.status
-    value = metrics.value(objective)
-    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
-    unproven = bound is None and settings.rel_gap is not None and settings.rel_gap > OPTIMALITY_RTOL
-    if status == "optimal" and ((bound is not None and value - bound > tolerance) or unproven):
-        status = "feasible"
-    return Solution(
-        method=solver,
-        status=status,
-        objective=objective,
+    return proven_solution(
+        solver,
+        objective,
+        result.status,
+        result.bound,
+        scale,
+        settings.rel_gap,
         mapping=mapping_of(problem, choice),
         metrics=metrics,
-        best_bound=bound,
         solve_time_s=result.solve_time_s,
         detail=result.detail,
         extra={"choice": tuple(choice)},
