@@ -1,11 +1,13 @@
 """Channel-split scaling on DIANA: solve time and front size against the group size G.
 
     python benchmarks/channel_split_scaling.py [--models resnet20 resnet18] [--groups 32 16 8]
-        [--solvers cpsat highs] [--front-groups 32 16 8] [--time-limit 120]
+        [--solvers cpsat highs] [--front-groups 32 16 8] [--front-solvers cpsat]
+        [--time-limit 120]
 
 One row per (model, G, solver): number of binaries' worth of splits, status and time of one
 optimal solve (min latency, proxy budget at half the layer-wise range), and, for G in
---front-groups, the exact latency-energy front under the same budget: points and seconds.
+--front-groups and solver in --front-solvers, the exact latency-energy front under the same
+budget: points and seconds.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
                     "front_points": None,
                     "front_s": None,
                 }
-                if group_size in args.front_groups:
+                if group_size in args.front_groups and solver in args.front_solvers:
                     start = time.perf_counter()
 
                     def solve_fn(
@@ -97,6 +99,7 @@ def main() -> None:
     parser.add_argument("--groups", nargs="+", type=int, default=[32, 16, 8, 4, 1])
     parser.add_argument("--front-groups", nargs="*", type=int, default=[32, 16, 8])
     parser.add_argument("--solvers", nargs="+", default=["cpsat", "highs"])
+    parser.add_argument("--front-solvers", nargs="*", default=["cpsat"])
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--proxy-fraction", type=float, default=0.5)
     parser.add_argument("--csv", help="also write the table here")
