@@ -177,7 +177,7 @@ def thin(front: Front, n: int) -> Front:
     Path length is measured with each quantity normalised by its range on the front.
     """
     if n < 2:
-        raise ValueError(f"thinning keeps both extremes, so n must be >= 2, got {n}")
+        raise MilpMapError(f"--points keeps both ends of the front, so it must be >= 2, got {n}")
     total = len(front.points)
     if total <= n:
         return front

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -22,7 +21,7 @@ from milp_map.errors import InfeasibleError, MilpMapError
 from milp_map.evaluate import evaluate_split, violations
 from milp_map.formulations import channel_split, layerwise
 from milp_map.models import load_model
-from milp_map.pareto import exact_front, parse_quantities, write_front
+from milp_map.pareto import SolveFn, exact_front, parse_quantities, write_front
 from milp_map.platform import load_groups_file, load_platform, preset_names
 from milp_map.plots import plot_front
 from milp_map.problem import Constraints, Problem, active_bounds, build_problem
@@ -155,7 +154,6 @@ def make_problem(args: argparse.Namespace) -> Problem:
 
 
 Target = Problem | SplitProblem
-SolveFn = Callable[[str, Mapping[str, float], Any], Solution]
 
 
 def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
@@ -314,6 +312,10 @@ def run_pareto(
 ) -> int:
     """Sweep the exact front, write CSV/JSON/PNG and print it; exit 2 if no mapping is feasible."""
     quantities = parse_quantities(args.pareto)
+    if args.points is not None and args.points < 2:
+        raise MilpMapError(
+            f"--points keeps both ends of the front, so it must be >= 2, got {args.points}"
+        )
     prefix = (
         Path(args.out) if args.out else Path(f"front_{problem.graph.name}_{'_'.join(quantities)}")
     )

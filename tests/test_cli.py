@@ -278,3 +278,9 @@ def test_pareto_writes_csv_json_png_and_every_point_is_proven(capsys, tmp_path: 
     energies = [p["metrics"]["energy_j"] for p in data["points"]]
     proxies = [p["metrics"]["accuracy_proxy"] for p in data["points"]]
     assert energies == sorted(energies) and proxies == sorted(proxies, reverse=True)
+
+
+def test_pareto_points_below_two_is_a_clear_error(capsys) -> None:
+    code, _, err = _run(capsys, "--model", "resnet8", "--pareto", "energy,proxy", "--points", "1")
+    assert code == 2
+    assert "--points" in _one_line_error(err)

@@ -239,7 +239,7 @@ def test_thin_keeps_n_points_and_both_extremes(n: int) -> None:
 def test_thin_spreads_along_the_front_and_leaves_small_fronts_alone() -> None:
     front = _line_front(20)
     assert thin(front, 20) is front
-    with pytest.raises(ValueError):
+    with pytest.raises(MilpMapError, match="--points"):
         thin(front, 1)
     # the steep start (large energy steps) keeps more points than the flat end
     kept = [front.points.index(p) for p in thin(front, 5).points]
