@@ -87,7 +87,7 @@ def test_out_json_schema_and_metrics_match_the_evaluator(capsys, tmp_path: Path)
     data, args = _solve_json(capsys, tmp_path, "--model", "resnet8", "--objective", "energy")
     assert data["status"] == "optimal"
     assert data["objective"] == "energy"
-    assert data["solver"] == "cpsat"
+    assert data["solver"] == "highs"  # --solver auto, layer-wise
     assert data["model"] == "resnet8" and data["platform"] == "diana"
     assert data["metrics"]["accuracy_proxy"] <= data["constraints"]["proxy_budget"] * (1 + 1e-6)
     _check_json_against_evaluator(data, args)
