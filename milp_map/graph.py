@@ -407,6 +407,18 @@ def _node_names(protos: Sequence[onnx.NodeProto]) -> list[str]:
     return names
 
 
+def _check_one_line_names(graph: onnx.GraphProto, label: str) -> None:
+    """Reject node and tensor names with line breaks: they become layer names and message text."""
+    named = [("node", n.name) for n in graph.node] + [("op", n.op_type) for n in graph.node]
+    named += [("tensor", t) for node in graph.node for t in (*node.input, *node.output)]
+    named += [("tensor", v.name) for v in (*graph.input, *graph.output, *graph.initializer)]
+    for kind, name in named:
+        if name and name.splitlines() != [name]:
+            raise MilpMapError(
+                f"{label}: {kind} name {name!r} contains a line break; rename it or re-export"
+            )
+
+
 def _topological_order(graph: onnx.GraphProto, names: list[str], label: str) -> list[int]:
     """Node indices in dependency order, ties by file position; rejects cycles and dangling reads.
 
@@ -579,6 +591,7 @@ class _ModelView:
                 f"{label}: sparse initializer '{graph.sparse_initializer[0].values.name}' is not "
                 "supported; save the model with dense initializers"
             )
+        _check_one_line_names(graph, label)
         names = _node_names(graph.node)
         order = _topological_order(graph, names, label)
         if order != sorted(order):

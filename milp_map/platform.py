@@ -10,6 +10,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ ACTIVATION_BYTES: dict[str, float] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class OperatingPointSpec(_Strict):
@@ -94,7 +95,9 @@ class AcceleratorSpec(_Strict):
 
 
 class TransitionSpec(_Strict):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
     src: str = Field(alias="from")
     dst: str = Field(alias="to")
     latency_s: float = Field(default=0.0, ge=0)
@@ -181,8 +184,15 @@ class CostTable:
     networks: frozenset[str]
 
     def operating_points(self, network: str, accelerator: str) -> list[str]:
-        points = {k[3] for k in self.rows if k[0] == network and k[2] == accelerator}
-        return sorted(points, key=_natural_key)
+        return self._points.get((network, accelerator), [])
+
+    @cached_property
+    def _points(self) -> dict[tuple[str, str], list[str]]:
+        """(network, accelerator) -> operating points, indexed once (looked up per unit)."""
+        found: dict[tuple[str, str], set[str]] = {}
+        for network, _, accelerator, point in self.rows:
+            found.setdefault((network, accelerator), set()).add(point)
+        return {key: sorted(points, key=_natural_key) for key, points in found.items()}
 
     def units(self, network: str) -> set[str]:
         return {k[1] for k in self.rows if k[0] == network}
@@ -282,6 +292,7 @@ def load_platform(name_or_path: str | Path) -> Platform:
         raise MilpMapError(f"{path}:{where} is not valid YAML ({problem})") from None
     if not isinstance(raw, dict):
         raise MilpMapError(f"{path}: expected a mapping with 'name' and 'accelerators' at the top")
+    _check_one_line(path, {k: v for k, v in raw.items() if k != "description"}, "")
     try:
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as exc:
@@ -473,6 +484,28 @@ def _invert_groups(groups: dict[str, list[str]], where: str) -> dict[str, str]:
                 )
             inverted[layer] = group
     return inverted
+
+
+def _check_one_line(path: Path, node: Any, where: str, seen: set[int] | None = None) -> None:
+    """Reject keys and text values spanning lines (all but the description): they name things.
+
+    YAML aliases can make a list contain itself; such a cycle is an error too.
+    """
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        raise MilpMapError(f"{path}: field '{where}' contains itself (a recursive YAML alias)")
+    seen.add(id(node))
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        at = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip(".")
+        for text in (key, value):
+            if isinstance(text, str) and text and text.splitlines() != [text]:
+                raise MilpMapError(
+                    f"{path}: field '{at}': {text!r} contains a line break; write it on one line"
+                )
+        if isinstance(value, (dict, list)):
+            _check_one_line(path, value, at, seen)
+    seen.discard(id(node))
 
 
 def _describe_validation_error(exc: ValidationError) -> str:

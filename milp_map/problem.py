@@ -7,6 +7,7 @@ transition costs. Formulations, baselines and the evaluator all read these table
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -206,7 +207,7 @@ def build_problem(
         )
     units = tuple(Unit(name, layers, options[name]) for name, layers in members)
     edges = _unit_edges(graph, platform, units, unit_of_layer)
-    return Problem(
+    problem = Problem(
         graph=graph,
         platform=platform,
         sensitivity=sensitivity,
@@ -216,6 +217,32 @@ def build_problem(
         edges=edges,
         unit_of_layer=unit_of_layer,
     )
+    _check_finite(problem)
+    return problem
+
+
+def _check_finite(problem: Problem) -> None:
+    """Finite inputs can still overflow (1e308 bytes per element): name the first inf cost."""
+    where = f"platform '{problem.platform.name}' ({problem.platform.source})"
+    for unit in problem.units:
+        for o in unit.options:
+            if not all(math.isfinite(v) for v in (o.latency_s, o.energy_j, o.proxy)):
+                raise MilpMapError(
+                    f"{where}: unit '{unit.name}' on {o.label} costs latency {o.latency_s} s, "
+                    f"energy {o.energy_j} J, proxy {o.proxy}; check the numbers for overflow"
+                )
+    for edge in problem.edges:
+        for (a, b), (latency, energy) in edge.costs.items():
+            if not (math.isfinite(latency) and math.isfinite(energy)):
+                raise MilpMapError(
+                    f"{where}: moving the output of '{problem.units[edge.src].name}' from {a} "
+                    f"to {b} costs {latency} s, {energy} J; check the transition numbers"
+                )
+    for quantity, scale in problem.scales.items():
+        if not math.isfinite(scale):
+            raise MilpMapError(
+                f"{where}: the worst-case {quantity} overflows to {scale}; check the numbers"
+            )
 
 
 # ----------------------------------------------------------------------------- units

@@ -91,17 +91,17 @@ def _score(path: Path, row: int, text: str) -> float:
 
 
 def _channel(path: Path, row: int, text: str) -> int:
-    if not text.strip().isdigit():
+    if not (text.strip().isascii() and text.strip().isdigit()):
         raise MilpMapError(f"{path}: row {row}: channel must be an integer >= 0, got '{text}'")
     return int(text)
 
 
 def _dense(path: Path, key: tuple[str, str], rows: dict[int, float]) -> np.ndarray:
     """Channel rows 0..C-1 as an array; a gap is an error naming the first missing channel."""
-    missing = sorted(set(range(max(rows) + 1)) - set(rows))
-    if missing:
+    first_missing = next(c for c in range(len(rows) + 1) if c not in rows)
+    if first_missing < max(rows):
         raise MilpMapError(
-            f"{path}: layer '{key[0]}' at {key[1]} has no score for channel {missing[0]}; "
+            f"{path}: layer '{key[0]}' at {key[1]} has no score for channel {first_missing}; "
             "per-channel rows must cover channels 0..C-1"
         )
     return np.array([rows[c] for c in range(len(rows))], dtype=float)

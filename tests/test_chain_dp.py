@@ -54,8 +54,6 @@ def test_dp_rejects_a_dag_and_latency_bounds() -> None:
 
 
 def test_off_grid_scores_are_not_called_optimal() -> None:
-    problem = random_problem(
-        3, InstanceSpec(n_layers=6, shape="chain"), objective="latency"
-    )
+    problem = random_problem(3, InstanceSpec(n_layers=6, shape="chain"), objective="latency")
     solution = chain_dp.solve(problem, resolution=0.37)
     assert solution.status in ("feasible", "error")
