@@ -83,6 +83,7 @@ class CpSatBackend:
         if settings.rel_gap is not None:
             params.relative_gap_limit = settings.rel_gap
         params.log_search_progress = settings.log
+        params.interleave_search = True  # deterministic with several workers: same seed, same mapping
         start = time.perf_counter()
         code = solver.solve(self.model)
         elapsed = time.perf_counter() - start
