@@ -141,6 +141,9 @@ def exact_front(
         while True:
             bar.set_postfix_str(f"{f2} <= {_format(f2, bounds.get(f2))}")
             point, stop = _lexicographic_step(solve_fn, f1, f2, bounds, hint)
+            if point is not None and point.extra.get("interrupted"):
+                found.append(point)
+                raise KeyboardInterrupt
             if point is None:
                 if stop != "infeasible":
                     complete, detail = False, f"a step stopped with status {stop}"
@@ -263,6 +266,8 @@ def _lexicographic_step(
     first = solve_fn(f1, bounds, hint)
     if first.status not in ("optimal", "feasible") or first.metrics is None:
         return None, first.status
+    if first.extra.get("interrupted"):
+        return dataclasses.replace(first, status="feasible"), ""
     f1_best = _value(first, f1)
     tighter = {**bounds, f1: min(bounds.get(f1, f1_best), f1_best)}
     second = solve_fn(f2, tighter, first.extra.get("choice"))
@@ -278,6 +283,7 @@ def _lexicographic_step(
         extra={
             **point.extra,
             "steps": (first.status, second.status),
+            "interrupted": bool(second.extra.get("interrupted")),
             "gap": max(gaps) if gaps else None,
         },
     ), ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,6 +33,8 @@ class SolveResult:
     """Proven lower bound on the objective, same units, None if the solver gives none."""
     solve_time_s: float
     detail: str = ""
+    interrupted: bool = False
+    """Ctrl-C stopped the search; what came back is the best found so far."""
 
 
 class Backend(Protocol):
@@ -65,3 +69,28 @@ class Backend(Protocol):
     def hint(self, values: dict[Any, int]) -> None: ...
 
     def solve(self, settings: SolverSettings) -> SolveResult: ...
+
+
+class CtrlC:
+    """Turns Ctrl-C during a HiGHS solve into a request to stop: HiGHS calls `callback` from
+    its search, where Python runs the pending handler; the best mapping so far comes back."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def callback(self, kind: int, message: str, data_out: Any, data_in: Any, user: Any) -> None:
+        if self.pressed:
+            data_in.user_interrupt = True
+
+    def __enter__(self) -> CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.pressed = True

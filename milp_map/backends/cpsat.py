@@ -83,22 +83,39 @@ class CpSatBackend:
         if settings.rel_gap is not None:
             params.relative_gap_limit = settings.rel_gap
         params.log_search_progress = settings.log
-        params.interleave_search = True  # deterministic with several workers: same seed, same mapping
+        params.interleave_search = True  # deterministic with several workers
         start = time.perf_counter()
-        code = solver.solve(self.model)
+        code = solver.solve(self.model)  # CP-SAT stops itself on Ctrl-C (catch_sigint_signal)
         elapsed = time.perf_counter() - start
         status = _STATUS.get(code, "error")
+        interrupted = _stopped_early(status, elapsed, settings)
         if status not in ("optimal", "feasible"):
-            return SolveResult(status, None, None, None, elapsed, solver.status_name(code))
+            return SolveResult(
+                status, None, None, None, elapsed, solver.status_name(code), interrupted
+            )
         rounding = self.active / 2.0
         objective = solver.objective_value / self.scale + self._constant
         bound = (solver.best_objective_bound - rounding) / self.scale + self._constant
         return SolveResult(
-            status, _AllValues(solver), objective, bound, elapsed, solver.status_name(code)
+            status,
+            _AllValues(solver),
+            objective,
+            bound,
+            elapsed,
+            solver.status_name(code),
+            interrupted,
         )
 
     def _int(self, coefficient: float) -> int:
         return round(coefficient * self.scale)
+
+
+def _stopped_early(status: str, elapsed: float, settings: SolverSettings) -> bool:
+    """CP-SAT ends without a proof only at a limit or on Ctrl-C, which its own C-level handler
+    catches (Python never sees it): before the time limit, that was Ctrl-C."""
+    if status not in ("feasible", "time_limit"):
+        return False
+    return settings.time_limit_s is None or elapsed < 0.98 * settings.time_limit_s
 
 
 class _AllValues(dict):

@@ -6,6 +6,7 @@ status and dual bound (or PuLP's `sol_status` for CBC, which gives no bound).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -14,9 +15,10 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import highspy
 import pulp
 
-from milp_map.backends.base import SolveResult, SolverSettings, Terms
+from milp_map.backends.base import CtrlC, SolveResult, SolverSettings, Terms
 from milp_map.errors import MilpMapError
 
 DEFAULT_REL_GAP = 1e-7
@@ -82,6 +84,7 @@ class PulpBackend:
         if self.name == "highs":
             if not settings.log:
                 _silence_highs_banner()
+            interrupt = CtrlC()
             solver = pulp.HiGHS(
                 msg=settings.log,
                 timeLimit=settings.time_limit_s,
@@ -89,9 +92,13 @@ class PulpBackend:
                 gapAbs=1e-12,
                 threads=HIGHS_THREADS,
                 random_seed=settings.seed,
+                callbackTuple=(interrupt.callback, None),
+                callbacksToActivate=[highspy.cb.HighsCallbackType.kCallbackMipInterrupt],
             )
-            self.problem.solve(solver)
+            with interrupt:
+                self.problem.solve(solver)
             result = self._read_highs(time.perf_counter() - start)
+            result = dataclasses.replace(result, interrupted=interrupt.pressed)
         else:
             solver = _cbc()(
                 msg=settings.log,

@@ -189,7 +189,7 @@ def solve(
         metrics=metrics,
         solve_time_s=result.solve_time_s,
         detail=result.detail,
-        extra={"choice": selection},
+        extra={"choice": selection, "interrupted": result.interrupted},
     )
 
 

@@ -111,6 +111,7 @@ def solve(
             objective=objective,
             solve_time_s=result.solve_time_s,
             detail=result.detail,
+            extra={"interrupted": result.interrupted},
         )
     choice = [max(range(len(row)), key=lambda o, row=row: result.values[row[o]]) for row in model.x]
     metrics = evaluate_choice(problem, choice)
@@ -125,7 +126,7 @@ def solve(
         metrics=metrics,
         solve_time_s=result.solve_time_s,
         detail=result.detail,
-        extra={"choice": tuple(choice)},
+        extra={"choice": tuple(choice), "interrupted": result.interrupted},
     )
 
 
