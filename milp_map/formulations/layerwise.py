@@ -36,10 +36,15 @@ def build(
 ) -> LayerwiseModel:
     """Variables, constraints and objective on `backend`; bounds in natural units."""
     scales = problem.scales
+    keep = dominators(problem)
 
-    # variables: one boolean per (unit, option); one pair variable per costly edge
+    # variables: one boolean per (unit, option) that no other option dominates (presolve);
+    # one pair variable per costly edge
     x = [
-        [backend.binary(f"x_{u}_{o}") for o in range(len(unit.options))]
+        [
+            backend.binary(f"x_{u}_{o}") if keep[u][o] == o else None
+            for o in range(len(unit.options))
+        ]
         for u, unit in enumerate(problem.units)
     ]
     y: dict[tuple[int, str, str], Any] = {}
@@ -52,7 +57,7 @@ def build(
 
     # constraints: one option per unit; pair variables agree with both ends
     for row in x:
-        backend.add_exactly_one(row)
+        backend.add_exactly_one([v for v in row if v is not None])
     for e, edge in enumerate(problem.edges):
         if not edge.costs:
             continue
@@ -73,8 +78,13 @@ def build(
 
 def hint_values(problem: Problem, model: LayerwiseModel, choice: Sequence[int]) -> dict[Any, int]:
     """A full assignment of the model's variables for a known mapping (warm start)."""
+    keep = dominators(problem)
+    choice = [keep[u][o] for u, o in enumerate(choice)]
     values = {
-        var: int(o == choice[u]) for u, row in enumerate(model.x) for o, var in enumerate(row)
+        var: int(o == choice[u])
+        for u, row in enumerate(model.x)
+        for o, var in enumerate(row)
+        if var is not None
     }
     for (e, a, b), var in model.y.items():
         edge = problem.edges[e]
@@ -113,7 +123,13 @@ def solve(
             detail=result.detail,
             extra={"interrupted": result.interrupted},
         )
-    choice = [max(range(len(row)), key=lambda o, row=row: result.values[row[o]]) for row in model.x]
+    choice = [
+        max(
+            (o for o, v in enumerate(row) if v is not None),
+            key=lambda o, row=row: result.values[row[o]],
+        )
+        for row in model.x
+    ]
     metrics = evaluate_choice(problem, choice)
     return proven_solution(
         solver,
@@ -141,8 +157,47 @@ def _on(problem: Problem, x: list[list[Any]], unit: int, accelerator: str) -> li
     return [
         x[unit][o]
         for o, option in enumerate(problem.units[unit].options)
-        if option.accelerator == accelerator
+        if option.accelerator == accelerator and x[unit][o] is not None
     ]
+
+
+def dominators(problem: Problem) -> list[list[int]]:
+    """Presolve: per unit, each option's replacement (itself if no other option dominates it).
+
+    o is dominated by o' when o' is no worse in latency, dynamic energy and proxy (and better
+    in one, or equal and listed first) and swapping them cannot change a transition: same
+    accelerator, or a unit none of whose edges costs anything. Bounds and objectives only ever
+    prefer lower values of these three, so an optimum never needs a dominated option.
+    """
+    crossing = {end for e in problem.edges if e.costs for end in (e.src, e.dst)}
+    result = []
+    for u, unit in enumerate(problem.units):
+        keys = [(o.latency_s, o.energy_j, o.proxy) for o in unit.options]
+        row = []
+        for o, option in enumerate(unit.options):
+            replacement = o
+            for k, other in enumerate(unit.options):
+                if k == o or (u in crossing and other.accelerator != option.accelerator):
+                    continue
+                no_worse = all(a <= b for a, b in zip(keys[k], keys[o], strict=True))
+                if no_worse and (keys[k] != keys[o] or k < o):
+                    replacement = k
+                    break
+            row.append(replacement)
+        result.append(_resolve(row))
+    return result
+
+
+def _resolve(row: list[int]) -> list[int]:
+    """Follow replacement chains to an option that is kept."""
+    resolved = []
+    for o in row:
+        seen = set()
+        while row[o] != o and o not in seen:
+            seen.add(o)
+            o = row[o]
+        resolved.append(o)
+    return resolved
 
 
 def _expression(
@@ -159,7 +214,7 @@ def _expression(
                 "energy": option.energy_j + static * option.latency_s,
                 "proxy": option.proxy,
             }[quantity]
-            if cost:
+            if cost and x[u][o] is not None:
                 terms.append((x[u][o], cost / scale))
     if quantity == "proxy":
         return terms
