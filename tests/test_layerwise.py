@@ -102,3 +102,21 @@ def test_evaluator_sums_options_and_transitions_by_hand() -> None:
     from milp_map.evaluate import mapping_of
 
     assert choice_of(problem, mapping_of(problem, choice)) == choice
+
+
+def test_presolve_keeps_exactly_the_non_dominated_options() -> None:
+    """Every removed option has a kept replacement no worse in all three quantities."""
+    spec = InstanceSpec(n_layers=8, n_accelerators=4, shape="chain", p_transition=0.0)
+    removed = 0
+    for seed in range(5):
+        problem = random_problem(seed, spec)
+        keep = layerwise.dominators(problem)
+        for unit, row in zip(problem.units, keep, strict=True):
+            for o, k in enumerate(row):
+                assert row[k] == k  # replacements are kept options
+                if k != o:
+                    removed += 1
+                    a, b = unit.options[k], unit.options[o]
+                    assert a.latency_s <= b.latency_s and a.energy_j <= b.energy_j
+                    assert a.proxy <= b.proxy
+    assert removed > 0
