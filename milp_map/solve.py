@@ -122,12 +122,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_solver(solver: str, granularity: str) -> str:
+def resolve_solver(solver: str, granularity: str, time_limit_s: float | None = None) -> str:
     """`auto`: HiGHS proves 1,000-5,000-layer layer-wise instances in seconds where CP-SAT
-    stalls at a few % gap; CP-SAT is faster on fine channel splits and their fronts."""
+    stalls at a few % gap; CP-SAT is faster on fine channel splits and their fronts, and is
+    used whenever a time limit is set (a time-limited HiGHS 1.16 solve has spun for minutes)."""
     if solver != "auto":
         return solver
-    return "cpsat" if granularity == "channel" else "highs"
+    if granularity == "channel" or time_limit_s is not None:
+        return "cpsat"
+    return "highs"
 
 
 def resolve_sensitivity(path: str | None, model: str, graph, precisions) -> Sensitivity:
@@ -276,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out:
             check_out_path(args.out)
         problem = make_problem(args)
-        args.solver = resolve_solver(args.solver, args.granularity)
+        args.solver = resolve_solver(args.solver, args.granularity, args.time_limit)
         settings = SolverSettings(
             time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed
         )
