@@ -73,6 +73,7 @@ def solution_json(
         "best_bound": solution.best_bound,
         "gap": solution.gap,
         "solver": solution.method,
+        "solver_detail": solution.detail,
         "solve_time_s": solution.solve_time_s,
         "constraints": {
             "max_latency_s": problem.constraints.max_latency_s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -71,16 +72,28 @@ class Backend(Protocol):
     def solve(self, settings: SolverSettings) -> SolveResult: ...
 
 
+WATCHDOG_GRACE_S = 2.0
+"""A time-limited HiGHS solve is interrupted by the watchdog this long after its limit."""
+
+
 class CtrlC:
     """Turns Ctrl-C during a HiGHS solve into a request to stop: HiGHS calls `callback` from
-    its search, where Python runs the pending handler; the best mapping so far comes back."""
+    its search, where Python runs the pending handler; the best mapping so far comes back.
 
-    def __init__(self) -> None:
+    With a `deadline_s` (seconds on the perf_counter clock) it is also a watchdog: HiGHS 1.16
+    has spun for minutes past its own time limit, so the callback stops it on the wall clock.
+    """
+
+    def __init__(self, deadline_s: float | None = None) -> None:
         self.pressed = False
+        self.overran = False
+        self.deadline_s = deadline_s
         self._previous: Any = None
 
     def callback(self, kind: int, message: str, data_out: Any, data_in: Any, user: Any) -> None:
-        if self.pressed:
+        if self.deadline_s is not None and time.perf_counter() > self.deadline_s:
+            self.overran = True
+        if self.pressed or self.overran:
             data_in.user_interrupt = True
 
     def __enter__(self) -> CtrlC:

@@ -18,7 +18,7 @@ from typing import Any
 import highspy
 import pulp
 
-from milp_map.backends.base import CtrlC, SolveResult, SolverSettings, Terms
+from milp_map.backends.base import WATCHDOG_GRACE_S, CtrlC, SolveResult, SolverSettings, Terms
 from milp_map.errors import MilpMapError
 
 DEFAULT_REL_GAP = 1e-7
@@ -84,7 +84,10 @@ class PulpBackend:
         if self.name == "highs":
             if not settings.log:
                 _silence_highs_banner()
-            interrupt = CtrlC()
+            deadline = None
+            if settings.time_limit_s is not None:
+                deadline = start + settings.time_limit_s + WATCHDOG_GRACE_S
+            interrupt = CtrlC(deadline_s=deadline)
             solver = pulp.HiGHS(
                 msg=settings.log,
                 timeLimit=settings.time_limit_s,
@@ -93,12 +96,15 @@ class PulpBackend:
                 threads=HIGHS_THREADS,
                 random_seed=settings.seed,
                 callbackTuple=(interrupt.callback, None),
-                callbacksToActivate=[highspy.cb.HighsCallbackType.kCallbackMipInterrupt],
+                callbacksToActivate=_INTERRUPT_CALLBACKS,
             )
             with interrupt:
                 self.problem.solve(solver)
             result = self._read_highs(time.perf_counter() - start)
             result = dataclasses.replace(result, interrupted=interrupt.pressed)
+            if interrupt.overran:
+                detail = f"{result.detail}; the watchdog stopped HiGHS past its time limit"
+                result = dataclasses.replace(result, detail=detail)
         else:
             solver = _cbc()(
                 msg=settings.log,
@@ -192,6 +198,13 @@ def _limits() -> tuple[Any, ...]:
 
 
 _LIMITS = _limits()
+
+_INTERRUPT_CALLBACKS = [
+    highspy.cb.HighsCallbackType.kCallbackMipInterrupt,
+    highspy.cb.HighsCallbackType.kCallbackSimplexInterrupt,
+    highspy.cb.HighsCallbackType.kCallbackIpmInterrupt,
+]
+"""Where HiGHS asks whether to stop: branch and bound, and the LP solves inside it."""
 
 
 class _PulpValues(dict):
