@@ -12,7 +12,9 @@ import pandas as pd
 
 from milp_map.errors import MilpMapError
 from milp_map.evaluate import evaluate
+from milp_map.multi import ScheduleProblem
 from milp_map.problem import Problem
+from milp_map.schedule import ScheduleSolution
 from milp_map.solution import Solution
 
 
@@ -106,11 +108,23 @@ def write_json_atomic(data: dict, path: str | Path) -> Path:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=False)
             handle.write("\n")
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a result file is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _default_file_mode() -> int:
+    """The mode open() gives a new file under the process umask (0644 under 022); read once
+    at import, since reading the umask means setting it, which is not thread-safe."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _default_file_mode()
 
 
 def format_si(value: float | None, unit: str) -> str:
@@ -123,3 +137,72 @@ def format_si(value: float | None, unit: str) -> str:
         if abs(value) >= factor:
             return f"{value / factor:.4g} {prefix}{unit}"
     return f"{value / 1e-9:.4g} n{unit}"
+
+
+def schedule_table(problem: ScheduleProblem, solution: ScheduleSolution) -> pd.DataFrame:
+    """Per-job rows of a concurrent schedule, by start time, in milliseconds."""
+    assert solution.schedule is not None
+    rows = []
+    for run in sorted(solution.schedule.runs, key=lambda r: (r.start_s, r.job)):
+        job = problem.jobs[run.job]
+        option = job.options[run.option]
+        rows.append(
+            {
+                "network": problem.names[job.network],
+                "unit": problem.networks[job.network].units[job.unit].name,
+                "accelerator": option.label,
+                "start_ms": run.start_s * 1e3,
+                "end_ms": run.end_s * 1e3,
+                "slowed": "yes" if run.slowed else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def schedule_json(
+    problem: ScheduleProblem, solution: ScheduleSolution, extra: dict[str, Any] | None = None
+) -> dict:
+    """Result file of `--schedule concurrent` (README section "Concurrent execution")."""
+    jobs = []
+    if solution.schedule is not None:
+        for run in solution.schedule.runs:
+            job = problem.jobs[run.job]
+            option = job.options[run.option]
+            unit = problem.networks[job.network].units[job.unit]
+            jobs.append(
+                {
+                    "network": problem.names[job.network],
+                    "unit": unit.name,
+                    "layers": list(unit.layers),
+                    "accelerator": option.accelerator,
+                    "operating_point": option.operating_point,
+                    "start_s": run.start_s,
+                    "end_s": run.end_s,
+                    "slowed": run.slowed,
+                }
+            )
+    return {
+        "schedule": "concurrent",
+        "models": list(problem.names),
+        "platform": problem.platform.name,
+        "status": solution.status,
+        "objective": solution.objective,
+        "objective_value": solution.objective_value,
+        "best_bound": solution.best_bound,
+        "gap": solution.gap,
+        "solver": solution.method,
+        "solve_time_s": solution.solve_time_s,
+        "tick_s": solution.extra.get("tick_s"),
+        "constraints": {
+            "weight": problem.weight if problem.objective == "weighted" else None,
+            "deadlines_s": dict(zip(problem.names, problem.deadlines_s, strict=True)),
+            "max_switches": problem.max_switches,
+            "max_latency_s": problem.max_makespan_s,
+            "max_energy_j": problem.max_energy_j,
+            "proxy_budget": dict(zip(problem.names, problem.proxy_budgets, strict=True)),
+            "contention": problem.contention,
+        },
+        "metrics": solution.metrics.as_dict(problem.names) if solution.metrics else None,
+        "jobs": jobs,
+        **(extra or {}),
+    }

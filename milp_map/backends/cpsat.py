@@ -10,6 +10,8 @@ lowered by it so it stays valid.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -84,6 +86,7 @@ class CpSatBackend:
             params.relative_gap_limit = settings.rel_gap
         params.log_search_progress = settings.log
         params.interleave_search = True  # deterministic with several workers
+        params.catch_sigint_signal = _owns_ctrl_c()
         start = time.perf_counter()
         code = solver.solve(self.model)  # CP-SAT stops itself on Ctrl-C (catch_sigint_signal)
         elapsed = time.perf_counter() - start
@@ -108,6 +111,15 @@ class CpSatBackend:
 
     def _int(self, coefficient: float) -> int:
         return round(coefficient * self.scale)
+
+
+def _owns_ctrl_c() -> bool:
+    """CP-SAT may install its Ctrl-C handler only where Ctrl-C is meant for this solve: the main
+    thread of a process that has not ignored SIGINT. Sweep workers ignore it (the parent
+    handles Ctrl-C) and Dask runs tasks in threads; there CP-SAT's handler crashed workers."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    return signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
 
 
 def _stopped_early(status: str, elapsed: float, settings: SolverSettings) -> bool:
