@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import Option, Problem
-from milp_map.solution import Solution
+from milp_map.problem import Option, Problem, active_bounds
+from milp_map.solution import Metrics, Solution
 
 
 def single_accelerator(problem: Problem, objective: str | None = None) -> list[Solution]:
@@ -56,3 +56,34 @@ def _cost(problem: Problem, option: Option, objective: str) -> float:
 def gain_percent(reference: float, value: float) -> float:
     """MAEG-style gain of `value` over `reference` in percent (positive = better)."""
     return 0.0 if reference == 0 else 100.0 * (reference - value) / reference
+
+
+def best_single(problem: Problem, quantity: str) -> Solution | None:
+    """MAEG's reference for `quantity` (latency or energy): the best single-accelerator
+    mapping, among those within the problem's bounds if any is, else among all."""
+    candidates = single_accelerator(problem, quantity)
+    within = [s for s in candidates if s.metrics is not None and not _breaks(problem, s)]
+    pool = within or [s for s in candidates if s.metrics is not None]
+    return min(pool, key=lambda s: s.metrics.value(quantity)) if pool else None  # type: ignore[union-attr]
+
+
+def maeg_gain(problem: Problem, metrics: Metrics) -> tuple[float | None, float | None]:
+    """(latency gain %, energy gain %) of a mapping over the best single accelerator for each,
+    as Dagli & Belviranli report multi-accelerator execution gain (positive = better)."""
+    gains: list[float | None] = []
+    for quantity in ("latency", "energy"):
+        reference = best_single(problem, quantity)
+        gains.append(
+            None
+            if reference is None or reference.metrics is None
+            else gain_percent(reference.metrics.value(quantity), metrics.value(quantity))
+        )
+    return gains[0], gains[1]
+
+
+def _breaks(problem: Problem, solution: Solution) -> bool:
+    assert solution.metrics is not None
+    return any(
+        solution.metrics.value(q) > b + problem.tolerance(q)
+        for q, b in active_bounds(problem).items()
+    )

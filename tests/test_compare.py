@@ -1,0 +1,111 @@
+"""The comparator: every registered method runs through one loop, rows are honest, CLI writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from milp_map.compare import (
+    METHOD_NAMES,
+    RunSettings,
+    compare,
+    main,
+    not_applicable,
+    run_method,
+)
+from milp_map.errors import MilpMapError
+from milp_map.synthetic import InstanceSpec, random_problem, random_split_problem
+
+FAST = {"population": 12, "generations": 8, "evaluations": 200, "gradient_steps": 40, "lambdas": 6}
+CLI_FAST = [
+    "--population", "12", "--generations", "8", "--evaluations", "200",
+    "--gradient-steps", "40", "--lambdas", "6",
+]  # fmt: skip
+
+
+def _problem():
+    return random_problem(3, InstanceSpec(n_layers=5, n_accelerators=3, operating_points=2))
+
+
+def test_run_method_runs_every_applicable_method() -> None:
+    problem = _problem()
+    exact = run_method("exact", problem)
+    assert exact.status == "optimal"
+    for name in METHOD_NAMES:
+        if not_applicable(name, problem):
+            continue
+        solution = run_method(name, problem, seed=1, threads=1, **FAST)
+        assert solution.extra["wall_time_s"] >= 0
+        if solution.metrics is not None:
+            value = solution.objective_value
+            assert value >= exact.objective_value - problem.tolerance(problem.objective), name
+
+
+def test_unknown_or_inapplicable_method_is_an_error() -> None:
+    with pytest.raises(MilpMapError, match="unknown method"):
+        run_method("simulated-annealing", _problem())
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_front_comparison_never_beats_the_exact_front(split: bool) -> None:
+    target = random_split_problem(2) if split else _problem()
+    settings = RunSettings(front=("latency", "energy"), **FAST)  # type: ignore[arg-type]
+    methods = ["exact", "single", "greedy-fastest", "random", "nsga2", "gradient"]
+    result = compare(target, methods, settings, progress=False)
+    table = result.table.set_index("method")
+    assert table.loc["exact", "hv_ratio"] == pytest.approx(1.0)
+    assert (table["hv_ratio"].dropna() <= 1.0 + 1e-6).all()  # sweep resolution
+    within = table[table["within_bounds"]]
+    assert (within["gap_pct"] >= -1e-6).all()
+
+
+def test_accuracy_hook_fills_the_column() -> None:
+    result = compare(
+        _problem(),
+        ["exact", "greedy-fastest"],
+        RunSettings(),
+        accuracy_fn=lambda solution: 0.5,
+        progress=False,
+    )
+    assert list(result.table["accuracy"]) == [0.5, 0.5]
+
+
+def test_cli_writes_csv_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    methods = "exact,single,manual,greedy-per-proxy,random,nsga2,gradient"
+    args = ["--model", "resnet8", "--methods", methods, "--jobs", "2", "--quiet"]
+    code = main([*args, "--out-dir", str(tmp_path), *CLI_FAST])
+    assert code == 0
+    csv = tmp_path / "compare_resnet8_diana_layer.csv"
+    table = pd.read_csv(csv)
+    assert list(table["method"]) == methods.split(",")
+    assert table.loc[table["method"] == "exact", "gap_pct"].item() == pytest.approx(0.0)
+    markdown = (tmp_path / "compare_resnet8_diana_layer.md").read_text()
+    assert "| method" in markdown and "nsga2" in markdown
+    assert "resnet8 on diana" in capsys.readouterr().out
+
+
+def test_cli_front_end_to_end(tmp_path: Path) -> None:
+    """`python -m milp_map.compare` as a user runs it, with a front."""
+    args = ["--model", "resnet8", "--pareto", "latency,energy", "--out-dir", str(tmp_path)]
+    args += ["--methods", "exact,greedy-fastest,random,nsga2"]
+    run = subprocess.run(
+        [sys.executable, "-m", "milp_map.compare", *args, *CLI_FAST],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "methods" in run.stderr  # the progress bar
+    table = pd.read_csv(tmp_path / "compare_resnet8_diana_layer_latency_energy.csv")
+    assert {"hypervolume", "hv_ratio", "front_points"} <= set(table.columns)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--methods", "exact,nope", "--out-dir", str(tmp_path)]) == 2
+    assert main(["--out-dir", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
