@@ -1,0 +1,184 @@
+"""`python -m milp_map.sweep grid.yaml --out results/`: one solve per cell of a grid.
+
+A grid (models x platforms and their variants x granularities x objectives x budgets x
+methods) runs on local processes or a Dask cluster through the same per-cell task; every
+finished cell is saved at once, so a rerun after a crash or Ctrl-C runs only what is
+missing. The table, results.csv, has every input parameter, the status, metrics, bound,
+gap, times and the mapping file of each cell (milp_map/sweep_store.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from milp_map.errors import MilpMapError
+from milp_map.sweep_exec import Executor, WorkerLost, make_executor
+from milp_map.sweep_grid import Cell, expand_grid, load_grid
+from milp_map.sweep_store import ResultStore, count_failed
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m milp_map.sweep",
+        description="Run every cell of a grid of mapping problems (resumable); results go "
+        "to OUT/results.csv, one mapping JSON per cell to OUT/mappings/.",
+    )
+    parser.add_argument("grid", help="grid YAML (see examples/grid.yaml)")
+    parser.add_argument("--out", default="results", help="results folder (default: results)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="local worker processes (default: CPU cores / --threads-per-task; 0 = run "
+        "the cells in this process)",
+    )
+    where.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="run on this Dask distributed scheduler"
+    )
+    where.add_argument(
+        "--dask-local",
+        type=int,
+        metavar="N",
+        help="run on a Dask LocalCluster of N worker processes on 127.0.0.1",
+    )
+    parser.add_argument(
+        "--threads-per-task",
+        type=int,
+        default=1,
+        metavar="T",
+        help="solver threads per cell (default 1); keep jobs x T <= cores",
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="run again the cells whose status is error"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="count the cells to run, then stop")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        _check_counts(args)
+        grid = load_grid(args.grid)
+        cells = expand_grid(grid)
+        with ResultStore(args.out) as store:
+            store.order = [cell.key for cell in cells]
+            finished = store.finished(args.retry_failed)
+            todo = [cell for cell in cells if cell.key not in finished]
+            jobs = args.jobs if args.jobs is not None else _default_jobs(args.threads_per_task)
+            if args.dry_run:
+                print(
+                    f"{len(cells)} cells, {len(cells) - len(todo)} in {args.out}, "
+                    f"{len(todo)} to run"
+                )
+                return 0
+            executor = make_executor(jobs, args.scheduler, args.dask_local) if todo else None
+            print(
+                f"{len(cells)} cells, {len(cells) - len(todo)} already in {args.out}; running "
+                f"{len(todo)}" + (f" on {executor.description}" if executor else ""),
+                file=sys.stderr,
+            )
+            try:
+                run_cells(todo, executor, store, args.threads_per_task, args.quiet)
+            finally:
+                store.write_table()
+            in_grid = [store.rows[c.key] for c in cells if c.key in store.rows]
+            failed = count_failed({r["key"]: r for r in in_grid})
+            print(
+                f"{len(in_grid) - failed} solved, {failed} failed, {len(cells) - len(in_grid)} "
+                f"missing; wrote {store.table_path}"
+            )
+    except MilpMapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except WorkerLost as exc:
+        print(f"error: {exc}; finished cells are saved, rerun to resume", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are saved, rerun to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    executor: Executor | None,
+    store: ResultStore,
+    threads: int,
+    quiet: bool = False,
+) -> None:
+    """Run `cells`, recording each as it finishes; Ctrl-C stops (KeyboardInterrupt)."""
+    if not cells or executor is None:
+        return
+    done = failed = 0
+    bar = tqdm(total=len(cells), unit="cell", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+    finished = False
+    try:
+        with _CtrlC() as ctrl_c:
+            for outcome in executor.run(cells, threads):
+                if outcome.interrupted or ctrl_c.pressed:
+                    # a solver caught Ctrl-C and returned early: not a result, stop here
+                    raise KeyboardInterrupt
+                store.record(outcome)
+                failed += outcome.failed
+                done += not outcome.failed
+                store.write_table(force=False)
+                remaining = len(cells) - done - failed
+                bar.set_postfix_str(
+                    f"done {done}, failed {failed}, remaining {remaining}", refresh=False
+                )
+                bar.update()
+        finished = True
+    finally:
+        bar.close()
+        executor.close(abort=not finished)
+
+
+class _CtrlC:
+    """Ctrl-C raises KeyboardInterrupt and is remembered: Python drops an exception raised
+    while a garbage-collector callback runs (Dask installs one), so the loop checks too."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+
+def _default_jobs(threads_per_task: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // threads_per_task)
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    if args.threads_per_task < 1:
+        raise MilpMapError(f"--threads-per-task must be >= 1, got {args.threads_per_task}")
+    if args.jobs is not None and args.jobs < 0:
+        raise MilpMapError(f"--jobs must be >= 0, got {args.jobs}")
+    if args.dask_local is not None and args.dask_local < 1:
+        raise MilpMapError(f"--dask-local must be >= 1, got {args.dask_local}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""Solve one sweep cell: the function every executor (local processes, Dask) runs.
+
+It builds the cell's problem, runs its method and returns the table row and the mapping JSON;
+it never raises for a bad cell (bad model, infeasible budget, solver error): the row says
+what went wrong in one line, so one cell cannot stop a sweep of thousands. Writing files is
+left to the process that owns the results folder, so workers need no access to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from milp_map.backends import SolverSettings
+from milp_map.baselines.manual import manual_mappings
+from milp_map.baselines.single import single_accelerator
+from milp_map.channels import SplitProblem, build_split_problem
+from milp_map.errors import MilpMapError
+from milp_map.formulations import channel_split, layerwise
+from milp_map.models import load_model
+from milp_map.platform import Platform, PlatformSpec, platform_from_spec
+from milp_map.problem import Constraints, Problem, active_bounds, build_problem
+from milp_map.report import solution_json
+from milp_map.solution import Solution
+from milp_map.solve import (
+    _best_feasible_choice,
+    _distinct,
+    make_solve_fn,
+    resolve_sensitivity,
+    resolve_solver,
+)
+from milp_map.sweep_grid import EXACT_METHODS, Cell, compare_methods
+
+SOLVED = ("optimal", "feasible")
+"""Statuses with a mapping; every other status counts as a failed cell."""
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What a worker sends back: the row (inputs, results, run facts) and the mapping JSON."""
+
+    key: str
+    row: dict[str, Any]
+    mapping: dict[str, Any] | None = None
+    interrupted: bool = False
+    """Ctrl-C stopped the solve early: not a result, the cell is not recorded."""
+
+    @property
+    def failed(self) -> bool:
+        return self.row["status"] not in SOLVED
+
+
+def run_cell(cell: Cell, threads: int) -> CellOutcome:
+    """Solve `cell` with `threads` solver threads; errors become a row, never an exception."""
+    start = time.perf_counter()
+    try:
+        problem = cell_problem(cell)
+        target, solution = solve_cell(cell, problem, threads)
+    except MilpMapError as exc:
+        return _outcome(cell, threads, start, status="error", error=_one_line(exc))
+    except Exception as exc:  # a bug or a library failure: still one row, not a dead sweep
+        return _outcome(cell, threads, start, status="error", error=_one_line(exc, typed=True))
+    extra: dict[str, Any] = {"granularity": cell.params["granularity"]}
+    if isinstance(target, SplitProblem):
+        extra["group_size"] = target.group_size
+    extra["cell"] = {"key": cell.key, **cell.params}
+    mapping = solution_json(problem, solution, extra) if solution.metrics is not None else None
+    error = solution.detail if solution.status not in SOLVED else ""
+    if solution.status == "infeasible":
+        error = "no mapping meets the bounds"
+    return _outcome(
+        cell,
+        threads,
+        start,
+        status=solution.status,
+        error=error,
+        solution=solution,
+        problem=problem,
+        mapping=mapping,
+        interrupted=bool(solution.extra.get("interrupted")),
+    )
+
+
+def failed_outcome(cell: Cell, threads: int, exc: BaseException) -> CellOutcome:
+    """The row of a cell whose task died outside `run_cell` (e.g. a Dask worker was lost)."""
+    return _outcome(cell, threads, time.perf_counter(), status="error", error=_one_line(exc, True))
+
+
+def cell_problem(cell: Cell) -> Problem:
+    """The layer-wise Problem of a cell, as `python -m milp_map.solve` builds it."""
+    graph = load_model(cell.model_path)
+    platform = _platform(json.dumps(cell.platform_spec, sort_keys=True), cell.platform_file)
+    precisions = sorted({a.precision for a in platform.accelerators})
+    sensitivity = resolve_sensitivity(cell.sensitivity_path, cell.model_path, graph, precisions)
+    p = cell.params
+    constraints = Constraints(
+        max_latency_s=p["max_latency_s"],
+        max_energy_j=p["max_energy_j"],
+        max_proxy=p["max_proxy"],
+        max_proxy_fraction=p["max_proxy_fraction"],
+    )
+    return build_problem(graph, platform, sensitivity, p["objective"], constraints)
+
+
+def solve_cell(
+    cell: Cell, problem: Problem, threads: int
+) -> tuple[Problem | SplitProblem, Solution]:
+    """Run the cell's method on its problem (channel splits built and warm-started here)."""
+    p = cell.params
+    target: Problem | SplitProblem = problem
+    if p["granularity"] == "channel":
+        target = build_split_problem(problem, p["group_size"])
+    if p["method"] not in EXACT_METHODS:
+        return target, _run_compare_method(p, target, threads)
+    solver = resolve_solver(p["solver"], p["granularity"], p["time_limit_s"])
+    settings = SolverSettings(
+        time_limit_s=p["time_limit_s"], rel_gap=p["gap_limit"], threads=threads, seed=p["seed"]
+    )
+    # warm start as the solve CLI does: best feasible reference, then the layer-wise optimum
+    hint = _best_feasible_choice(
+        problem, _distinct(manual_mappings(problem) + single_accelerator(problem))
+    )
+    if isinstance(target, SplitProblem):
+        layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
+        if layer_optimum.metrics is not None:
+            hint = layer_optimum.extra["choice"]
+        hint = channel_split.selection_from_layerwise(target, hint) if hint else None
+    solve_fn = make_solve_fn(target, solver, settings)
+    return target, solve_fn(problem.objective, active_bounds(target), hint)
+
+
+# ----------------------------------------------------------------------------- baselines
+
+
+def _run_compare_method(
+    p: dict[str, Any], target: Problem | SplitProblem, threads: int
+) -> Solution:
+    known = compare_methods()
+    if p["method"] not in known:
+        raise MilpMapError(
+            f"unknown method '{p['method']}'; known: {', '.join((*EXACT_METHODS, *known))}"
+        )
+    from milp_map.compare import run_method
+
+    return run_method(
+        p["method"], target, seed=p["seed"], threads=threads, time_limit_s=p["time_limit_s"]
+    )
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def _outcome(
+    cell: Cell,
+    threads: int,
+    start: float,
+    *,
+    status: str,
+    error: str,
+    solution: Solution | None = None,
+    problem: Problem | None = None,
+    mapping: dict[str, Any] | None = None,
+    interrupted: bool = False,
+) -> CellOutcome:
+    metrics = solution.metrics if solution is not None else None
+    row: dict[str, Any] = {
+        "key": cell.key,
+        **cell.params,
+        "status": status,
+        "error": error or None,
+        "backend": solution.method if solution is not None else None,
+        "objective_value": solution.objective_value if solution is not None else None,
+        "best_bound": solution.best_bound if solution is not None else None,
+        "gap": solution.gap if solution is not None else None,
+        "latency_s": metrics.latency_s if metrics else None,
+        "energy_j": metrics.energy_j if metrics else None,
+        "accuracy_proxy": metrics.accuracy_proxy if metrics else None,
+        "proxy_budget": problem.proxy_budget if problem is not None else None,
+        "units": len(problem.units) if problem is not None else None,
+        "mapping_path": None,
+        "threads": threads,
+        "solve_time_s": solution.solve_time_s if solution is not None else None,
+        "wall_time_s": time.perf_counter() - start,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return CellOutcome(cell.key, row, mapping, interrupted)
+
+
+@lru_cache(maxsize=32)
+def _platform(spec_json: str, source: str) -> Platform:
+    """Platforms are rebuilt once per worker, not once per cell (cost tables are parsed)."""
+    return platform_from_spec(PlatformSpec.model_validate(json.loads(spec_json)), Path(source))
+
+
+def _one_line(exc: BaseException, typed: bool = False) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if typed or not first:
+        return f"{type(exc).__name__}: {first}".rstrip(": ")
+    return first
