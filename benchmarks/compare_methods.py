@@ -6,7 +6,7 @@ proxy budget): each method's gap to the optimum and wall time, min latency under
 the proxy range; then, on the Rock Pi, the exact latency-energy front against NSGA-II at
 PiQi's settings (population 200, 200 generations), with the hypervolume ratio.
 
-    python -P benchmarks/compare_methods.py [--out table.md] [--seed 0]
+    python benchmarks/compare_methods.py [--out table.md] [--seed 0]
 
 Methods run one after another in this process (no --jobs), each on one thread (the
 heuristics are single-threaded), so times do not overlap; torch is imported before timing.

@@ -19,8 +19,10 @@ from milp_map.baselines.single import gain_percent, single_accelerator
 from milp_map.channels import DEFAULT_GROUP_SIZE, SplitProblem, build_split_problem
 from milp_map.errors import InfeasibleError, MilpMapError
 from milp_map.evaluate import evaluate_split, violations
-from milp_map.formulations import channel_split, layerwise
+from milp_map.formulations import channel_split, concurrent, concurrent_mip, layerwise
+from milp_map.gantt import plot_gantt
 from milp_map.models import load_model
+from milp_map.multi import SCHEDULE_OBJECTIVES, ScheduleProblem, build_schedule_problem
 from milp_map.pareto import SolveFn, exact_front, parse_quantities, write_front
 from milp_map.platform import load_groups_file, load_platform, preset_names
 from milp_map.plots import plot_front
@@ -34,9 +36,18 @@ from milp_map.proxy import (
 from milp_map.report import (
     check_out_path,
     format_si,
+    schedule_json,
+    schedule_table,
     solution_json,
     unit_table,
     write_json_atomic,
+)
+from milp_map.schedule import (
+    ScheduleSolution,
+    check_schedule,
+    evaluate_schedule,
+    objective_value,
+    serial,
 )
 from milp_map.solution import Solution
 from milp_map.zoo import is_zoo_name
@@ -54,9 +65,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
+        action="append",
+        dest="models",
+        metavar="MODEL",
         help=f"zoo model name or path to an .onnx file (default: {DEFAULT_MODEL}; "
-        "list the zoo with `python -m milp_map.zoo --list`)",
+        "list the zoo with `python -m milp_map.zoo --list`); repeat it with --schedule "
+        "concurrent to map several networks at once",
     )
     parser.add_argument(
         "--platform",
@@ -64,7 +78,52 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"preset name ({', '.join(preset_names())}) or platform YAML file "
         f"(default: {DEFAULT_PLATFORM})",
     )
-    parser.add_argument("--objective", choices=("latency", "energy"), default="latency")
+    parser.add_argument(
+        "--objective",
+        choices=("latency", *SCHEDULE_OBJECTIVES),
+        default="latency",
+        help="latency or energy; with --schedule concurrent also makespan (= latency), "
+        "weighted (--weight) and completion (sum of the networks' completion times)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=("sequential", "concurrent"),
+        default="sequential",
+        help="sequential (default): units one at a time; concurrent: every unit also gets a "
+        "start time, so branches and networks run at once on different accelerators",
+    )
+    parser.add_argument(
+        "--weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="weighted objective: W * makespan / its scale + (1 - W) * energy / its scale "
+        "(default 0.5)",
+    )
+    parser.add_argument(
+        "--deadline",
+        action="append",
+        default=[],
+        metavar="[MODEL=]SECONDS",
+        help="concurrent: completion deadline of one network (or of every network); repeatable",
+    )
+    parser.add_argument(
+        "--max-switches",
+        type=int,
+        metavar="K",
+        help="concurrent: at most K unit edges of each network cross accelerators (HaX-CoNN)",
+    )
+    parser.add_argument(
+        "--contention",
+        type=float,
+        metavar="ALPHA",
+        help="concurrent: a unit overlapping a unit on another accelerator runs 1 + ALPHA * "
+        "(its memory intensity / the largest) times slower (shared-memory contention; small "
+        "instances)",
+    )
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="write a Gantt chart of the schedule (PNG)"
+    )
     parser.add_argument(
         "--sensitivity",
         help="CSV of layer,precision,score (default: the shipped data-free scores of a zoo "
@@ -119,7 +178,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="solver random seed (default 0)")
     parser.add_argument("--out", metavar="FILE.json", help="write the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.models = args.models or [DEFAULT_MODEL]
+    args.model = args.models[0]
+    return args
 
 
 def resolve_solver(solver: str, granularity: str, time_limit_s: float | None = None) -> str:
@@ -143,11 +205,14 @@ def resolve_sensitivity(path: str | None, model: str, graph, precisions) -> Sens
     return data_free_sensitivity(graph, precisions)
 
 
-def make_problem(args: argparse.Namespace) -> Problem:
-    graph = load_model(args.model)
+def make_problem(args: argparse.Namespace, model: str | None = None) -> Problem:
+    """The problem of one network (`model`, default the first --model) from the arguments."""
+    model = model or args.model
+    objective = "energy" if args.objective == "energy" else "latency"
+    graph = load_model(model)
     platform = load_platform(args.platform)
     precisions = sorted({a.precision for a in platform.accelerators})
-    sensitivity = resolve_sensitivity(args.sensitivity, args.model, graph, precisions)
+    sensitivity = resolve_sensitivity(args.sensitivity, model, graph, precisions)
     fraction = args.max_proxy_fraction
     sweeps_proxy = bool(args.pareto) and "proxy" in args.pareto
     if fraction is None and args.max_proxy is None and not sweeps_proxy:
@@ -167,7 +232,7 @@ def make_problem(args: argparse.Namespace) -> Problem:
                 f"{args.groups}: no groups for network '{graph.name}'; the file has "
                 f"{', '.join(sorted(tables))} (leave the network column empty to match any)"
             )
-    return build_problem(graph, platform, sensitivity, args.objective, constraints, groups)
+    return build_problem(graph, platform, sensitivity, objective, constraints, groups)
 
 
 Target = Problem | SplitProblem
@@ -278,6 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.out:
             check_out_path(args.out)
+        if args.plot:
+            check_out_path(args.plot)
+        if args.schedule == "concurrent":
+            return run_concurrent(args)
+        _check_sequential_args(args)
         problem = make_problem(args)
         args.solver = resolve_solver(args.solver, args.granularity, args.time_limit)
         settings = SolverSettings(
@@ -309,6 +379,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extra["group_size"] = target.group_size
             path = write_json_atomic(solution_json(problem, solution, extra), args.out)
             print(f"wrote {path}")
+        if args.plot and solution.metrics is not None:
+            joint = build_schedule_problem([problem])
+            timeline = serial(joint, [solution.extra["choice"]])
+            plot_gantt(joint, timeline, Path(args.plot), f"{problem.graph.name}: sequential")
+            print(f"wrote {args.plot}")
         if solution.status in ("time_limit", "error"):
             print(f"error: no mapping found ({solution.detail})", file=sys.stderr)
             return 1
@@ -319,6 +394,216 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _check_sequential_args(args: argparse.Namespace) -> None:
+    """Options that only concurrent scheduling understands, named if given without it."""
+    if len(args.models) > 1:
+        raise MilpMapError("several --model need --schedule concurrent")
+    if args.objective not in ("latency", "energy"):
+        raise MilpMapError(f"--objective {args.objective} needs --schedule concurrent")
+    given = [
+        flag
+        for flag, unset in (
+            ("--deadline", not args.deadline),
+            ("--max-switches", args.max_switches is None),
+            ("--contention", args.contention is None),
+        )
+        if not unset
+    ]
+    if given:
+        raise MilpMapError(f"{', '.join(given)} need(s) --schedule concurrent")
+    if args.plot and (args.pareto or args.granularity == "channel"):
+        raise MilpMapError(
+            "--plot draws a layer-wise or concurrent schedule; drop --pareto / "
+            "--granularity channel"
+        )
+
+
+# ----------------------------------------------------------------------------- concurrent
+
+
+def make_schedule_problem(args: argparse.Namespace) -> ScheduleProblem:
+    """Every --model on the platform, joined with the scheduling options."""
+    if args.granularity != "layer" or args.pareto:
+        raise MilpMapError(
+            "--schedule concurrent takes whole layers and one objective; drop "
+            "--granularity channel / --pareto"
+        )
+    if args.sensitivity and len(args.models) > 1:
+        raise MilpMapError(
+            "--sensitivity names one model's scores; with several --model the "
+            "shipped or data-free scores of each are used"
+        )
+    problems = [make_problem(args, model) for model in args.models]
+    names = [p.graph.name for p in problems]
+    return build_schedule_problem(
+        problems,
+        objective=args.objective,
+        weight=args.weight,
+        deadlines_s=parse_deadlines(args.deadline, names),
+        max_switches=args.max_switches,
+        contention=args.contention,
+        max_makespan_s=args.max_latency,
+        max_energy_j=args.max_energy,
+    )
+
+
+def parse_deadlines(specs: Sequence[str], names: Sequence[str]) -> list[float | None]:
+    """`MODEL=SECONDS` for one network, `SECONDS` for all of them."""
+    deadlines: list[float | None] = [None] * len(names)
+    for spec in specs:
+        name, _, text = spec.rpartition("=")
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise MilpMapError(f"--deadline {spec}: '{text}' is not a number of seconds") from None
+        if not name:
+            deadlines = [seconds] * len(names)
+            continue
+        if name not in names:
+            raise MilpMapError(
+                f"--deadline {spec}: no network '{name}'; the networks are {', '.join(names)}"
+            )
+        for k, other in enumerate(names):
+            if other == name:
+                deadlines[k] = seconds
+    return deadlines
+
+
+def reference_schedules(
+    problem: ScheduleProblem, settings: SolverSettings
+) -> list[ScheduleSolution]:
+    """Serial references: each accelerator alone (`all-X` / `mostly-X`, networks one after
+    another) and the best sequential mapping (each network's layer-wise optimum for latency, or
+    for energy under the energy objective; networks shortest first)."""
+    references = []
+    singles = [single_accelerator(p, "latency") for p in problem.networks]
+    for acc in problem.platform.accelerator_names:
+        picks = [next((s for s in sols if s.method.endswith(f"-{acc}")), None) for sols in singles]
+        if any(p is None for p in picks):
+            continue
+        mostly = any(p.method.startswith("mostly") for p in picks)  # type: ignore[union-attr]
+        choices = [p.extra["choice"] for p in picks]  # type: ignore[union-attr]
+        references.append(
+            _serial_solution(problem, f"{'mostly' if mostly else 'all'}-{acc}", choices)
+        )
+    objective = "energy" if problem.objective == "energy" else "latency"
+    optima = [layerwise.solve(p, "highs", settings, objective=objective) for p in problem.networks]
+    if all(o.metrics is not None for o in optima):
+        order = sorted(range(len(optima)), key=lambda n: optima[n].metrics.latency_s)  # type: ignore[union-attr]
+        choices = [o.extra["choice"] for o in optima]
+        references.append(_serial_solution(problem, "best sequential", choices, order))
+    return references
+
+
+def _serial_solution(
+    problem: ScheduleProblem,
+    method: str,
+    choices: Sequence[Sequence[int]],
+    order: Sequence[int] | None = None,
+) -> ScheduleSolution:
+    timeline = serial(problem, choices, order)
+    metrics = evaluate_schedule(problem, timeline)
+    return ScheduleSolution(
+        method=method,
+        status="feasible",
+        objective=problem.objective,
+        schedule=timeline,
+        metrics=metrics,
+        objective_value=objective_value(problem, metrics),
+        extra={"violations": check_schedule(problem, timeline)},
+    )
+
+
+def run_concurrent(args: argparse.Namespace) -> int:
+    """Solve, print, write JSON and the Gantt chart; exit 2 infeasible, 1 nothing in time."""
+    problem = make_schedule_problem(args)
+    solver = "cpsat" if args.solver == "auto" else args.solver
+    settings = SolverSettings(
+        time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed
+    )
+    references = reference_schedules(problem, settings)
+    valid = [r for r in references if not r.extra["violations"]]
+    hint = min(valid, key=lambda r: r.objective_value).schedule if valid else None
+    if solver == "cpsat":
+        solution = concurrent.solve(problem, settings, hint)
+    else:
+        solution = concurrent_mip.solve(problem, solver, settings)
+    if solution.status == "infeasible":
+        raise InfeasibleError(
+            "no schedule meets the bounds (deadlines, proxy budgets, switch limits, "
+            "--max-latency, --max-energy)"
+        )
+    print_schedule_report(problem, solution, references, args.quiet)
+    if args.out:
+        extra = {"references": {r.method: r.objective_value for r in references}}
+        path = write_json_atomic(schedule_json(problem, solution, extra), args.out)
+        print(f"wrote {path}")
+    if args.plot and solution.schedule is not None:
+        title = f"{' + '.join(problem.names)} on {problem.platform.name}: {solution.method}"
+        title += f", makespan {format_si(solution.metrics.makespan_s, 's')}"  # type: ignore[union-attr]
+        plot_gantt(problem, solution.schedule, Path(args.plot), title)
+        print(f"wrote {args.plot}")
+    if solution.status in ("time_limit", "error"):
+        print(f"error: no schedule found ({solution.detail})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_schedule_report(
+    problem: ScheduleProblem,
+    solution: ScheduleSolution,
+    references: list[ScheduleSolution],
+    quiet: bool,
+) -> None:
+    sizes = ", ".join(
+        f"{name} ({len(p.graph)} layers, {len(p.units)} units)"
+        for name, p in zip(problem.names, problem.networks, strict=True)
+    )
+    print(
+        f"concurrent schedule of {sizes} on platform {problem.platform.name} "
+        f"({', '.join(problem.platform.accelerator_names)})"
+    )
+    budgets = ", ".join("none" if b is None else f"{b:.4g}" for b in problem.proxy_budgets)
+    print(f"objective: min {problem.objective}; proxy budget {budgets}")
+    if solution.schedule is not None and not quiet:
+        table = schedule_table(problem, solution)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    unit = {"makespan": "s", "completion": "s", "energy": "J"}.get(problem.objective, "")
+
+    def show(value: float | None) -> str:
+        if value is None:
+            return "-"
+        return format_si(value, unit) if unit else f"{value:.6g}"
+
+    print(
+        f"status {solution.status} ({solution.method}, {solution.solve_time_s:.2f} s); "
+        f"{problem.objective} {show(solution.objective_value)}, bound "
+        f"{show(solution.best_bound)}, gap "
+        f"{'-' if solution.gap is None else f'{100 * solution.gap:.4g}%'}"
+    )
+    if solution.metrics is None:
+        return
+    m = solution.metrics
+    done = ", ".join(
+        f"{n} {format_si(t, 's')}" for n, t in zip(problem.names, m.completion_s, strict=True)
+    )
+    print(
+        f"makespan {format_si(m.makespan_s, 's')}, energy {format_si(m.energy_j, 'J')}, "
+        f"proxy {sum(m.proxy):.4g}; completion {done}"
+    )
+    if references:
+        print("reference schedules (gain of the schedule over each):")
+    for ref in references:
+        assert ref.metrics is not None and ref.objective_value is not None
+        gain = gain_percent(ref.objective_value, solution.objective_value)  # type: ignore[arg-type]
+        broken = f" ({ref.extra['violations'][0]})" if ref.extra["violations"] else ""
+        print(
+            f"  {ref.method:<20} {problem.objective} {show(ref.objective_value):>10} "
+            f"({gain:+.1f}%)  makespan {format_si(ref.metrics.makespan_s, 's'):>10}  "
+            f"energy {format_si(ref.metrics.energy_j, 'J'):>10}{broken}"
+        )
 
 
 def run_pareto(
