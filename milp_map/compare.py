@@ -58,7 +58,7 @@ class RunSettings:
     `solver` names a backend."""
 
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     time_limit_s: float | None = None
     front: tuple[str, str] | None = None
     solver: str = "auto"
@@ -89,8 +89,7 @@ def _exact(target: Target, s: RunSettings) -> Solution:
     solution = solve_fn(target.objective, active_bounds(target), hint)
     if s.front is None:
         return solution
-    # Sweeps run CP-SAT on one worker unless a solver is named: faster than HiGHS on fronts,
-    # and two hinted interleaved workers have aborted OR-Tools 9.15 (issue reported).
+    # Sweeps run CP-SAT on one worker unless a solver is named: faster than HiGHS on fronts.
     sweep_solver = "cpsat" if s.solver == "auto" else s.solver
     threads = 1 if s.solver == "auto" else s.threads
     sweep_settings = dataclasses.replace(settings, threads=threads)
@@ -217,7 +216,7 @@ def run_method(
     name: str,
     problem: Target,
     seed: int = 0,
-    threads: int = 2,
+    threads: int = 1,
     time_limit_s: float | None = None,
     **options: object,
 ) -> Solution:
@@ -453,7 +452,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=1, help="methods in parallel processes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="solver threads per method")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CP-SAT workers per method (default 1)"
+    )
     parser.add_argument("--time-limit", type=float, metavar="SECONDS", help="exact solver limit")
     parser.add_argument("--solver", choices=("auto", *SOLVERS), default="auto")
     parser.add_argument("--population", type=int, default=DEFAULT_POPULATION, help="NSGA-II")

@@ -174,7 +174,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--gap", type=float, metavar="REL", help="stop at this relative gap")
-    parser.add_argument("--threads", type=int, default=2, help="solver threads (default 2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CP-SAT workers (default 1: deterministic; more may return another tied optimum)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="solver random seed (default 0)")
     parser.add_argument("--out", metavar="FILE.json", help="write the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")

@@ -18,7 +18,8 @@ class SolverSettings:
     time_limit_s: float | None = None
     rel_gap: float | None = None
     """Stop at this relative gap (None: prove optimality)."""
-    threads: int = 2
+    threads: int = 1
+    """CP-SAT workers (1: deterministic); HiGHS runs single-threaded regardless."""
     seed: int = 0
     log: bool = False
 

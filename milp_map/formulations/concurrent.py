@@ -194,11 +194,8 @@ def solve(
     params = solver.parameters
     params.num_workers = max(1, settings.threads)
     params.random_seed = settings.seed
-    # the default portfolio, not layer-wise mode's interleaved search: interleaving made
-    # small schedules 10-7000x slower (formulations/concurrent.md, Numerics); with several
-    # workers tied optima may then differ between runs (the value does not); --threads 1 is
-    # deterministic
-    params.interleave_search = False
+    # no interleaved search: it made small schedules 10-7000x slower (formulations/
+    # concurrent.md, Numerics); one worker (the default) is deterministic
     if settings.time_limit_s is not None:
         params.max_time_in_seconds = settings.time_limit_s
     if settings.rel_gap is not None:
