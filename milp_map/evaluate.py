@@ -246,3 +246,79 @@ def _split_transitions(base: Problem, shares: list[dict[str, float]]) -> tuple[f
                 latency += pair_latency - by_bytes + share * by_bytes
                 energy += pair_energy
     return latency, energy
+
+
+# ----------------------------------------------------------------------------- measured accuracy
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m milp_map.evaluate --mapping m.json --data D`: measured top-1 beside the model.
+
+    Validates the mapping (as `milp_map.check`), exports it as a quantised ONNX model
+    (milp_map.export) and measures it with onnxruntime (milp_map.accuracy) on the test split.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m milp_map.evaluate",
+        description="Measure the top-1 accuracy of a mapped model (exported with each part "
+        "quantised to its accelerator's precision) next to its latency, energy and proxy.",
+    )
+    parser.add_argument("--mapping", required=True, metavar="FILE.json")
+    parser.add_argument("--data", required=True, metavar="D", help="mnist, digits or an .npz")
+    parser.add_argument("--model", help="zoo/shipped name or .onnx (default: the file's)")
+    parser.add_argument("--platform", help="preset or YAML (default: the file's `platform`)")
+    parser.add_argument("--sensitivity", help="CSV of scores for the proxy (as for solve)")
+    parser.add_argument(
+        "--activations",
+        choices=("platform", "none"),
+        default="platform",
+        help="platform (default): quantise conv/gemm inputs too; none: weights only",
+    )
+    parser.add_argument("--batch-size", type=int, default=256)
+    args = parser.parse_args(argv)
+    try:
+        from milp_map.accuracy import measure
+        from milp_map.datasets import load_dataset
+        from milp_map.export import (
+            calibration_inputs,
+            export_mapped,
+            model_proto,
+            plan_from_mapping,
+        )
+        from milp_map.report import format_si
+
+        plan, checked = plan_from_mapping(args.mapping, args.model, args.platform, args.sensitivity)
+        graph = checked.problem.graph
+        source = model_proto(args.model or graph.name, graph)
+        dataset = load_dataset(args.data)
+        mapped = export_mapped(
+            source,
+            graph,
+            plan,
+            activations=args.activations == "platform",
+            calibration=calibration_inputs(args.data),
+        )
+        reference = measure(source, dataset.x_test, dataset.y_test, args.batch_size)
+        result = measure(mapped, dataset.x_test, dataset.y_test, args.batch_size)
+    except MilpMapError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    metrics = checked.evaluation.metrics
+    drop = 100.0 * (reference.top1 - result.top1)
+    print(
+        f"mapping {args.mapping}: model {graph.name} on {checked.problem.platform.name}, "
+        f"{result.n_samples} test images of {dataset.name}"
+    )
+    print(
+        f"top-1 {100 * result.top1:.2f}% (fp32 {100 * reference.top1:.2f}%, drop {drop:.2f} "
+        f"points), latency {format_si(metrics.latency_s, 's')}, energy "
+        f"{format_si(metrics.energy_j, 'J')}, proxy {metrics.accuracy_proxy:.4g} "
+        f"({checked.problem.sensitivity.kind})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -131,18 +131,43 @@ def data_free_sensitivity(
 
 
 def shipped_sensitivity(model_name: str) -> Sensitivity | None:
-    """The data-free scores shipped for a zoo model (data/sensitivity/data_free/), if any."""
-    path = data_path("sensitivity", "data_free", f"{model_name}.csv")
-    if not path.is_file():
-        return None
-    loaded = load_sensitivity(path)
-    return Sensitivity(loaded.scores, loaded.source, "data-free")
+    """The scores shipped for a model: Hessian (data/sensitivity/hessian/) when present, else
+    data-free (data/sensitivity/data_free/); None if neither exists.
+
+    `kind` says which ('hessian' or 'data-free') and `source` names the file.
+    """
+    for folder, kind in (("hessian", "hessian"), ("data_free", "data-free")):
+        path = data_path("sensitivity", folder, f"{model_name}.csv")
+        if path.is_file():
+            loaded = load_sensitivity(path)
+            return Sensitivity(loaded.scores, loaded.source, kind, loaded.channel_scores)
+    return None
 
 
 def write_sensitivity(sensitivity: Sensitivity, path: str | Path) -> None:
     """Write scores as CSV with a fixed float format so files are reproducible."""
     frame = sensitivity.to_frame()
     frame["score"] = frame["score"].map(lambda v: f"{v:.9g}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+
+
+def write_channel_sensitivity(sensitivity: Sensitivity, path: str | Path) -> None:
+    """Write per-channel scores as `layer,channel,precision,score` rows (fixed float format).
+
+    Every (layer, precision) of `scores` needs its channel array; `load_sensitivity` reads the
+    file back with the layer scores as the channel sums.
+    """
+    missing = [key for key in sensitivity.scores if key not in sensitivity.channel_scores]
+    if missing:
+        layer, precision = missing[0]
+        raise MilpMapError(f"no per-channel scores for layer '{layer}' at {precision}")
+    rows = [
+        (layer, channel, precision, f"{value:.9g}")
+        for (layer, precision) in sensitivity.scores
+        for channel, value in enumerate(sensitivity.channel_scores[(layer, precision)])
+    ]
+    frame = pd.DataFrame(rows, columns=["layer", "channel", "precision", "score"])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
 

@@ -21,7 +21,7 @@ from milp_map.errors import InfeasibleError, MilpMapError
 from milp_map.evaluate import evaluate_split, violations
 from milp_map.formulations import channel_split, concurrent, concurrent_mip, layerwise
 from milp_map.gantt import plot_gantt
-from milp_map.models import load_model
+from milp_map.models import is_shipped_model, load_model
 from milp_map.multi import SCHEDULE_OBJECTIVES, ScheduleProblem, build_schedule_problem
 from milp_map.pareto import SolveFn, exact_front, parse_quantities, write_front
 from milp_map.platform import load_groups_file, load_platform, preset_names
@@ -141,6 +141,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"proxy (default {DEFAULT_PROXY_FRACTION} unless --max-proxy is given; 1 = no budget)",
     )
     parser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        metavar="POINTS",
+        help="top-1 drop allowed below fp32, in percentage points (shipped real models, e.g. "
+        "mnist_resnet): a proxy budget from the model's measured calibration; the mapping found "
+        "is then exported, measured with onnxruntime and checked against it",
+    )
+    parser.add_argument(
+        "--data",
+        default="mnist",
+        help="dataset that --max-accuracy-drop measures on (default mnist; digits or an .npz)",
+    )
+    parser.add_argument(
         "--granularity",
         choices=("layer", "channel"),
         default="layer",
@@ -204,7 +217,7 @@ def resolve_sensitivity(path: str | None, model: str, graph, precisions) -> Sens
     """The user's file, the shipped zoo file, or data-free scores from the weights."""
     if path:
         return load_sensitivity(path)
-    shipped = shipped_sensitivity(model) if is_zoo_name(model) else None
+    shipped = shipped_sensitivity(model) if is_zoo_name(model) or is_shipped_model(model) else None
     if shipped is not None:
         return shipped
     return data_free_sensitivity(graph, precisions)
@@ -351,8 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.plot:
             check_out_path(args.plot)
         if args.schedule == "concurrent":
+            if args.max_accuracy_drop is not None:
+                raise MilpMapError("--max-accuracy-drop works with --schedule sequential only")
             return run_concurrent(args)
         _check_sequential_args(args)
+        if args.max_accuracy_drop is not None:
+            args.max_proxy = _accuracy_budget(args)
         problem = make_problem(args)
         args.solver = resolve_solver(args.solver, args.granularity, args.time_limit)
         settings = SolverSettings(
@@ -378,10 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "no mapping meets the bounds: " + explain_infeasible(target, solve_fn)
             )
         print_report(target, solution, references, args.quiet)
+        accuracy = None
+        if args.max_accuracy_drop is not None and solution.mapping is not None:
+            accuracy = _measured_drop(args, target, solution)
         if args.out:
-            extra = {"granularity": args.granularity}
+            extra: dict = {"granularity": args.granularity}
             if isinstance(target, SplitProblem):
                 extra["group_size"] = target.group_size
+            if accuracy is not None:
+                extra["accuracy"] = accuracy
             path = write_json_atomic(solution_json(problem, solution, extra), args.out)
             print(f"wrote {path}")
         if args.plot and solution.metrics is not None:
@@ -392,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if solution.status in ("time_limit", "error"):
             print(f"error: no mapping found ({solution.detail})", file=sys.stderr)
             return 1
+        if accuracy is not None and accuracy["exceeded"]:
+            return 1
     except MilpMapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -399,6 +423,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _accuracy_budget(args: argparse.Namespace) -> float:
+    """--max-accuracy-drop as an absolute proxy budget, from the model's calibration."""
+    from milp_map import calibration
+
+    if args.max_proxy is not None or args.max_proxy_fraction is not None:
+        raise MilpMapError("--max-accuracy-drop sets the proxy budget: drop --max-proxy[-fraction]")
+    if args.pareto and "proxy" in args.pareto:
+        raise MilpMapError("--max-accuracy-drop bounds the proxy; it cannot be a --pareto quantity")
+    if not is_shipped_model(args.model):
+        raise MilpMapError(
+            f"--max-accuracy-drop needs a shipped real model with a measured calibration "
+            f"(e.g. mnist_resnet), not '{args.model}'; use --max-proxy-fraction"
+        )
+    budget = calibration.proxy_budget_for_drop(
+        args.model, args.platform, args.max_accuracy_drop, args.sensitivity, args.granularity
+    )
+    print(f"--max-accuracy-drop {args.max_accuracy_drop:g}: proxy budget {budget:.4g} (calibrated)")
+    return budget
+
+
+def _measured_drop(args: argparse.Namespace, target: Target, solution: Solution) -> dict:
+    """Export the mapping, measure its top-1 with onnxruntime and compare with the limit."""
+    from milp_map import calibration
+
+    problem = target.base if isinstance(target, SplitProblem) else target
+    fit = calibration.load_calibration(
+        args.model, args.platform, data=args.data, sensitivity=args.sensitivity
+    )
+    check = calibration.verify_drop(
+        problem,
+        solution.mapping,
+        args.max_accuracy_drop,
+        data=args.data,
+        calibration=fit,
+        proxy=solution.metrics.accuracy_proxy if solution.metrics else None,
+    )
+    print(check.message())
+    if check.exceeded:
+        print(
+            "warning: the measured drop exceeds --max-accuracy-drop; tighten it or pass "
+            "--max-proxy (the calibration is an estimate)",
+            file=sys.stderr,
+        )
+    return {
+        "data": args.data,
+        "top1": check.top1,
+        "reference_top1": check.reference_top1,
+        "drop_pp": check.drop_pp,
+        "max_drop_pp": check.max_drop_pp,
+        "predicted_drop_pp": check.predicted_pp,
+        "exceeded": check.exceeded,
+    }
 
 
 def _check_sequential_args(args: argparse.Namespace) -> None:

@@ -1,0 +1,149 @@
+"""Measured accuracy: top-1 through onnxruntime (batched = one by one), the evaluate CLI, and
+the proxy -> drop calibration (monotone fit, inversion, measured points of the real model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from milp_map import calibration, evaluate, solve
+from milp_map.accuracy import measure, predict, top1_accuracy
+from milp_map.errors import MilpMapError
+from milp_map.models import shipped_model_path
+
+pytest.importorskip("onnxruntime")
+
+
+def _linear_model(weight: np.ndarray) -> onnx.ModelProto:
+    """logits = x @ weight.T, batch dimension symbolic."""
+    n_out, n_in = weight.shape
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["logits"], transB=1)],
+        "linear",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n_in])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])],
+        initializer=[numpy_helper.from_array(weight.astype(np.float32), "w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_top1_counts_argmax_hits_in_any_batch_size() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((101, 4)).astype(np.float32)
+    model = _linear_model(np.eye(4))
+    labels = x.argmax(axis=1)
+    labels[:25] = (labels[:25] + 1) % 4  # exactly 25 wrong
+    assert top1_accuracy(model, x, labels) == pytest.approx(76 / 101)
+    for batch in (1, 7, 1000):
+        assert np.array_equal(predict(model, x, batch_size=batch), x)
+    result = measure(model, x, labels, batch_size=10)
+    assert result.n_samples == 101 and result.mean_loss > 0
+
+
+def test_bad_labels_are_one_line_errors() -> None:
+    model = _linear_model(np.eye(3))
+    x = np.zeros((4, 3), dtype=np.float32)
+    with pytest.raises(MilpMapError, match="labels go up to 5"):
+        measure(model, x, np.array([0, 1, 2, 5]))
+    with pytest.raises(MilpMapError, match="as many labels"):
+        measure(model, x, np.array([0, 1]))
+
+
+def test_evaluate_cli_reports_accuracy_next_to_the_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "m.json"
+    assert solve.main(["--model", "resnet8", "--quiet", "--out", str(mapping)]) == 0
+    rng = np.random.default_rng(0)
+    data = tmp_path / "random.npz"
+    np.savez(
+        data,
+        x_test=rng.standard_normal((8, 3, 32, 32)).astype(np.float32),
+        y_test=rng.integers(0, 10, 8),
+    )
+    capsys.readouterr()
+    assert evaluate.main(["--mapping", str(mapping), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "top-1" in out and "drop" in out and "latency" in out and "proxy" in out
+    assert evaluate.main(["--mapping", str(mapping), "--data", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown dataset 'nope'")
+
+
+def test_isotonic_fit_is_monotone_and_least_squares() -> None:
+    fitted = calibration.isotonic([3, 1, 2, 4], [5.0, 1.0, 3.0, 2.0])
+    assert np.allclose(fitted, [3.5, 1.0, 3.0, 3.5])  # x order 1,2,3,4 -> 1, 3, 3.5, 3.5
+    rng = np.random.default_rng(0)
+    x = rng.random(40)
+    y = x + rng.normal(0, 0.3, 40)
+    fit = calibration.isotonic(x, y)[np.argsort(x)]
+    assert np.all(np.diff(fit) >= -1e-12)
+
+
+def _calibration(proxy: list[float], drop: list[float]) -> calibration.Calibration:
+    fitted = calibration.isotonic(proxy, drop)
+    return calibration.Calibration(
+        model="m",
+        platform="p",
+        sensitivity="s",
+        sensitivity_sha256="",
+        model_sha256="",
+        data="d",
+        activations=True,
+        reference_top1=0.99,
+        proxy_high=100.0,
+        names=tuple(f"p{k}" for k in range(len(proxy))),
+        granularity=("layer",) * len(proxy),
+        proxy=tuple(proxy),
+        drop_pp=tuple(drop),
+        fitted_pp=tuple(float(v) for v in fitted),
+    )
+
+
+def test_budget_inverts_the_fitted_curve() -> None:
+    fit = _calibration([0.0, 1.0, 2.0, 4.0, 8.0], [0.0, 0.5, 0.3, 2.0, 10.0])
+    for drop in (0.0, 0.4, 1.0, 5.0):
+        budget = fit.proxy_budget(drop)
+        assert fit.drop_at(budget) == pytest.approx(drop) or fit.drop_at(budget) <= drop
+        assert fit.drop_at(budget + 1e-6) > drop - 1e-9
+    assert fit.proxy_budget(10.0) == 100.0  # above every point: no effective budget
+    assert fit.proxy_budget(0.0) == 0.0
+    with pytest.raises(MilpMapError, match="no channel points"):
+        fit.proxy_budget(1.0, "channel")
+    with pytest.raises(MilpMapError, match="max-accuracy-drop"):
+        calibration.proxy_budget_for_drop("m", "p", -1.0)
+
+
+@pytest.mark.skipif(shipped_model_path("mnist_resnet") is None, reason="needs the shipped model")
+def test_real_model_points_are_measured_and_verified() -> None:
+    fit = calibration.fit_calibration(
+        "mnist_resnet", "diana", fractions=(0.0, 1.0), n_random=1, sensitivity="data-free"
+    )
+    layer = [k for k, g in enumerate(fit.granularity) if g == "layer"]
+    proxies, drops = [fit.proxy[k] for k in layer], [fit.drop_pp[k] for k in layer]
+    assert len(layer) >= 3 and proxies == sorted(proxies)
+    assert drops[0] < 2.0 < drops[-1]  # all-int8 keeps the accuracy, ternary weights do not
+    assert "channel" in fit.granularity
+    json.dumps(fit.__dict__)  # cacheable as JSON
+    problem = calibration.make_problem("mnist_resnet", "diana", "data-free", max_proxy_fraction=0)
+    optimum = calibration.optimal_mappings(problem, (0.0,))[0][1]
+    check = calibration.verify_drop(problem, optimum, max_drop=2.0, calibration=fit)
+    assert not check.exceeded and "within --max-accuracy-drop 2" in check.message()
+
+
+@pytest.mark.skipif(
+    not calibration.calibration_path("mnist_resnet", "diana").is_file(),
+    reason="no shipped calibration",
+)
+def test_shipped_calibration_matches_the_shipped_model_and_scores() -> None:
+    """Retraining the model or recomputing its scores needs a refit: `python -c "from
+    milp_map.calibration import load_calibration as f; f('mnist_resnet', 'diana', refit=True)"`."""
+    fit = calibration.read_calibration(calibration.calibration_path("mnist_resnet", "diana"))
+    assert calibration.is_current(fit)
+    for granularity in calibration.GRANULARITIES:
+        x, y = fit.curve(granularity)
+        assert np.all(np.diff(x) > 0) and np.all(np.diff(y) >= 0)
