@@ -2,6 +2,8 @@
 
 Each point is a lexicographic optimum proven by an exact solver, so the front is the true
 non-dominated set (to the sweep's resolution `delta`), not a heuristic approximation of it.
+A layer-wise problem whose units form a chain takes a label-setting DP instead
+(backends/chain_front.py): the same front, every point of it, in one pass.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from milp_map.backends import chain_front
 from milp_map.errors import MilpMapError
 from milp_map.problem import QUANTITIES, Problem, active_bounds
 from milp_map.report import check_out_path, format_si, solution_json, write_json_atomic
@@ -50,6 +53,9 @@ DELTA_OF_SCALE = 1e-5
 must exceed the solvers' own feasibility slack, or a step can return the last point again:
 HiGHS accepts rows violated by 1e-6 of the normalised scale (mip_feasibility_tolerance)."""
 
+FRONT_METHODS = ("auto", "epsilon-constraint", "chain-dp")
+"""exact_front(method=...): auto takes the chain DP where it applies, else the sweep."""
+
 COLUMNS = ("latency_s", "energy_j", "accuracy_proxy", "status", "gap", "solve_time_s")
 
 
@@ -64,9 +70,11 @@ class Front:
     """False if a step hit a time limit, the sweep was interrupted, or the front was thinned."""
     solve_time_s: float
     delta: float = 0.0
-    """The sweep's step in the second quantity (natural units)."""
+    """The sweep's step in the second quantity (natural units); 0 for an unmerged DP front."""
     detail: str = ""
     """Why the front is incomplete, or how it was thinned."""
+    method: str = "epsilon-constraint"
+    """How it was computed: "epsilon-constraint" (sweep) or "chain-dp" (label setting)."""
 
     def values(self) -> list[tuple[float, float]]:
         """(f1, f2) of every point, in natural units."""
@@ -106,29 +114,103 @@ def exact_front(
     progress: bool = True,
     *,
     delta: float | None = None,
+    method: str = "auto",
 ) -> Front:
-    """The exact non-dominated set of (f1, f2) by an epsilon-constraint sweep on f2.
+    """The exact non-dominated set of (f1, f2) within the problem's own bounds.
+
+    `method="auto"` computes it with the chain DP (backends/chain_front.py) when `problem`
+    is a layer-wise Problem whose units form a chain, and with the epsilon-constraint sweep
+    (`_sweep`, calling `solve_fn`) otherwise, or when the DP's label cap is exceeded (one
+    line on stderr says so). "epsilon-constraint" always sweeps; "chain-dp" refuses a
+    problem that is not a chain.
+
+    `delta` is the resolution in f2: a non-dominated point less than delta below the last
+    kept point in f2 is skipped (the one with the lower f1 is kept). The sweep needs one and
+    defaults to DELTA_OF_SCALE * scale of f2 (its bound slack also merges points within the
+    tolerance of f1). The DP has no resolution: it returns every non-dominated point, or,
+    given a `delta`, those the delta rule keeps. `points=N` instead thins the full, computed
+    front to N points for output.
+    """
+    f1, f2 = quantities
+    if f1 == f2 or f1 not in QUANTITIES or f2 not in QUANTITIES:
+        raise MilpMapError(f"a front needs two different quantities of {QUANTITIES}")
+    if method not in FRONT_METHODS:
+        raise MilpMapError(f"unknown front method '{method}'; choose one of {FRONT_METHODS}")
+    if delta is not None and not delta > 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    chain = isinstance(problem, Problem) and chain_front.is_chain(problem)
+    if method == "chain-dp" and not chain:
+        raise MilpMapError("the chain DP needs a layer-wise problem whose units form a chain")
+    front, note = None, ""
+    if chain and method != "epsilon-constraint":
+        assert isinstance(problem, Problem)
+        front, note = _chain_dp(problem, (f1, f2), delta)
+    if front is None:
+        front = _sweep(problem, solve_fn, (f1, f2), progress, delta)
+        if note:
+            front = dataclasses.replace(front, detail="; ".join(filter(None, [note, front.detail])))
+    return front if points is None else thin(front, points)
+
+
+def _chain_dp(
+    problem: Problem, quantities: tuple[str, str], delta: float | None
+) -> tuple[Front | None, str]:
+    """The front by label setting, or (None, why) when the label cap is exceeded."""
+    start = time.perf_counter()
+    try:
+        result = chain_front.chain_front(problem, quantities, chain_front.MAX_LABELS)
+    except chain_front.LabelCapExceeded as exc:
+        note = f"{exc}; falling back to the epsilon-constraint sweep"
+        print(f"note: {note}", file=sys.stderr)
+        return None, note
+    except KeyboardInterrupt:
+        elapsed = time.perf_counter() - start
+        detail = "interrupted during the chain DP"
+        return Front(quantities, (), False, elapsed, detail=detail, method="chain-dp"), ""
+    points = list(result.points)
+    if delta is not None:
+        points = _spaced(points, quantities[1], delta)
+    front = Front(
+        quantities=quantities,
+        points=tuple(points),
+        complete=True,
+        solve_time_s=result.solve_time_s,
+        delta=0.0 if delta is None else delta,
+        method="chain-dp",
+    )
+    return front, ""
+
+
+def _spaced(points: list[Solution], f2: str, delta: float) -> list[Solution]:
+    """What the sweep's step `delta` keeps of a full front sorted by f1: the first point,
+    then each next one at least delta below the last kept in f2."""
+    kept: list[Solution] = []
+    for p in points:
+        if not kept or _value(p, f2) <= _value(kept[-1], f2) - delta:
+            kept.append(p)
+    return kept
+
+
+def _sweep(
+    problem: SweptProblem,
+    solve_fn: SolveFn,
+    quantities: tuple[str, str],
+    progress: bool,
+    delta: float | None,
+) -> Front:
+    """The epsilon-constraint sweep on f2 (formulations/pareto.md, Algorithm).
 
     Step 0 minimises f1, then f2 subject to f1 <= that minimum (lexicographic, so the point is
     non-dominated, not only weakly). Each later step requires f2 <= f2(last point) - delta and
     repeats both solves; the sweep ends when that is infeasible. The problem's own bounds
     always apply. Each solve is hinted with the previous point's mapping.
 
-    `delta` (default DELTA_OF_SCALE * scale of f2) is the resolution: non-dominated points
-    less than delta below a found point in f2 are skipped (the one with the lower f1 is kept).
-    For very large fronts, a coarser delta sweeps fewer points and saves solver time;
-    `points=N` instead thins the full, computed front to N points for output.
-
     A step that stops at a time limit with a mapping keeps the point (status "feasible") and
     marks the front incomplete; a step with no mapping ends the sweep incomplete; Ctrl-C
     returns the points found so far, incomplete.
     """
     f1, f2 = quantities
-    if f1 == f2 or f1 not in QUANTITIES or f2 not in QUANTITIES:
-        raise MilpMapError(f"a front needs two different quantities of {QUANTITIES}")
     delta = DELTA_OF_SCALE * problem.scales[f2] if delta is None else delta
-    if not delta > 0:
-        raise ValueError(f"delta must be > 0, got {delta}")
     own = active_bounds(problem)
     found: list[Solution] = []
     complete, detail = True, ""
@@ -163,7 +245,7 @@ def exact_front(
         complete, detail = False, f"interrupted after {len(found)} points"
     finally:
         bar.close()
-    front = Front(
+    return Front(
         quantities=(f1, f2),
         points=tuple(_non_dominated(found, f1, f2)),
         complete=complete,
@@ -171,7 +253,6 @@ def exact_front(
         delta=delta,
         detail=detail,
     )
-    return front if points is None else thin(front, points)
 
 
 def thin(front: Front, n: int) -> Front:
@@ -232,6 +313,7 @@ def front_json(problem: Problem, front: Front) -> dict:
     return {
         **{k: context[k] for k in shared},
         "quantities": list(front.quantities),
+        "method": front.method,
         "complete": front.complete,
         "detail": front.detail,
         "delta": front.delta,

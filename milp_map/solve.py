@@ -179,6 +179,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--points", type=int, metavar="N", help="with --pareto: thin the written front to N points"
     )
     parser.add_argument(
+        "--pareto-method",
+        choices=("auto", "epsilon-constraint"),
+        default="auto",
+        help="auto (default): the exact label-setting DP when the units form a chain, else "
+        "the epsilon-constraint sweep with --solver; epsilon-constraint: always the sweep",
+    )
+    parser.add_argument(
         "--solver",
         choices=("auto", *SOLVERS),
         default="auto",
@@ -705,7 +712,7 @@ def run_pareto(
     prefix = (
         Path(args.out) if args.out else Path(f"front_{problem.graph.name}_{'_'.join(quantities)}")
     )
-    front = exact_front(target, solve_fn, quantities, args.points)
+    front = exact_front(target, solve_fn, quantities, args.points, method=args.pareto_method)
     if not front.points:
         raise InfeasibleError(
             "no mapping meets the bounds: " + explain_infeasible(target, solve_fn)

@@ -37,6 +37,8 @@ SPECS = [
     InstanceSpec(n_layers=4, n_accelerators=3, shape="chain", operating_points=2, budgets=False),
 ]
 SEEDS = range(15)
+SWEEP = "epsilon-constraint"
+"""Chains would take the chain DP (tests/test_chain_front.py); these tests check the sweep."""
 
 
 def _true_front(problem: Problem, f1: str, f2: str) -> list[tuple[float, float]]:
@@ -74,7 +76,9 @@ def _assert_same_front(problem: Problem, front: Front, expected: list[tuple[floa
 def test_front_equals_brute_force(seed: int) -> None:
     problem = random_problem(seed, SPECS[seed % len(SPECS)])
     for quantities, solver in itertools.product(PAIRS, ("cpsat", "highs")):
-        front = exact_front(problem, _solve_fn(problem, solver), quantities, progress=False)
+        front = exact_front(
+            problem, _solve_fn(problem, solver), quantities, progress=False, method=SWEEP
+        )
         assert front.complete, (quantities, solver, front.detail)
         assert all(p.status == "optimal" for p in front.points)
         _assert_same_front(problem, front, _true_front(problem, *quantities))
@@ -86,7 +90,7 @@ def test_front_equals_brute_force(seed: int) -> None:
 def test_problem_bounds_cut_the_front(seed: int) -> None:
     problem = random_problem(seed, InstanceSpec(n_layers=5, budgets=True))
     for quantities in PAIRS:
-        front = exact_front(problem, _solve_fn(problem), quantities, progress=False)
+        front = exact_front(problem, _solve_fn(problem), quantities, progress=False, method=SWEEP)
         assert front.complete
         _assert_same_front(problem, front, _true_front(problem, *quantities))
 
@@ -121,7 +125,7 @@ def _big_front_problem() -> Problem:
 def test_each_step_is_hinted_with_the_last_mapping() -> None:
     problem = _big_front_problem()
     record = _Recorder(problem)
-    front = exact_front(problem, record, ("latency", "energy"), progress=False)
+    front = exact_front(problem, record, ("latency", "energy"), progress=False, method=SWEEP)
     objectives = [objective for objective, _, _ in record.calls]
     assert objectives == ["latency", "energy"] * len(front.points) + ["latency"]
     assert record.calls[0][2] is None
@@ -136,7 +140,7 @@ def test_each_step_is_hinted_with_the_last_mapping() -> None:
 def test_unproven_step_keeps_the_point_and_flags_the_front() -> None:
     problem = _big_front_problem()
     record = _Recorder(problem, {3: "feasible"})
-    front = exact_front(problem, record, ("latency", "energy"), progress=False)
+    front = exact_front(problem, record, ("latency", "energy"), progress=False, method=SWEEP)
     assert not front.complete
     assert [p.status for p in front.points].count("feasible") == 1
     _assert_same_front(problem, front, _true_front(problem, "latency", "energy"))
@@ -145,7 +149,11 @@ def test_unproven_step_keeps_the_point_and_flags_the_front() -> None:
 def test_time_limit_without_mapping_ends_the_sweep_incomplete() -> None:
     problem = _big_front_problem()
     front = exact_front(
-        problem, _Recorder(problem, {5: "time_limit"}), ("latency", "energy"), progress=False
+        problem,
+        _Recorder(problem, {5: "time_limit"}),
+        ("latency", "energy"),
+        progress=False,
+        method=SWEEP,
     )
     assert not front.complete and "time_limit" in front.detail
     assert len(front.points) == 2
@@ -154,7 +162,11 @@ def test_time_limit_without_mapping_ends_the_sweep_incomplete() -> None:
 def test_ctrl_c_returns_the_points_found_so_far() -> None:
     problem = _big_front_problem()
     front = exact_front(
-        problem, _Recorder(problem, {5: "interrupt"}), ("latency", "energy"), progress=False
+        problem,
+        _Recorder(problem, {5: "interrupt"}),
+        ("latency", "energy"),
+        progress=False,
+        method=SWEEP,
     )
     assert not front.complete and "interrupted" in front.detail
     assert len(front.points) == 2
@@ -164,7 +176,11 @@ def test_ctrl_c_returns_the_points_found_so_far() -> None:
 def test_infeasible_problem_gives_an_empty_complete_front() -> None:
     problem = _big_front_problem()
     front = exact_front(
-        problem, _Recorder(problem, {1: "infeasible"}), ("energy", "proxy"), progress=False
+        problem,
+        _Recorder(problem, {1: "infeasible"}),
+        ("energy", "proxy"),
+        progress=False,
+        method=SWEEP,
     )
     assert front.complete and front.points == ()
     assert list(front.to_frame().columns) == [

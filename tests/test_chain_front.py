@@ -1,0 +1,252 @@
+"""The chain DP's front equals brute force and the CP-SAT epsilon-constraint sweep."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from milp_map.backends import chain_front
+from milp_map.errors import MilpMapError
+from milp_map.evaluate import evaluate_choice
+from milp_map.formulations import channel_split, layerwise
+from milp_map.pareto import Front, exact_front
+from milp_map.problem import QUANTITIES, Constraints, Problem, active_bounds
+from milp_map.solution import Solution
+from milp_map.solve import main
+from milp_map.synthetic import InstanceSpec, random_problem, random_split_problem
+
+PAIRS = [("latency", "energy"), ("energy", "proxy"), ("latency", "proxy")]
+SEEDS = range(20)
+TIGHT = 1e-9
+"""Float agreement, as a fraction of each quantity's scale (sums in another order)."""
+
+
+SHAPES = [(4, 3, 3), (5, 3, 2), (5, 2, 3), (6, 2, 2), (4, 2, 3)]
+"""(layers, accelerators, DVFS levels): at most 7,776 mappings to enumerate."""
+
+
+def _chain(seed: int) -> tuple[Problem, np.ndarray]:
+    """A random chain (transitions, DVFS levels) and the (latency, energy, proxy) of every
+    mapping within its bounds. Bounds by seed: none, proxy, proxy and latency, proxy and
+    energy; a latency or energy bound sits at a random quantile, so it binds but is met."""
+    layers, accelerators, levels = SHAPES[seed % len(SHAPES)]
+    spec = InstanceSpec(
+        n_layers=layers,
+        n_accelerators=accelerators,
+        shape="chain",
+        operating_points=levels,
+        budgets=False,
+    )
+    free = random_problem(seed, spec)
+    every = _all_values(free)
+    kind = seed % 4
+    if kind == 0:
+        return free, every
+    rng = np.random.default_rng(seed)
+    bounds: dict[str, float] = {"max_proxy_fraction": float(rng.uniform(0.3, 0.9))}
+    if kind > 1:
+        column = every[:, 0 if kind == 2 else 1]
+        name = "max_latency_s" if kind == 2 else "max_energy_j"
+        bounds[name] = float(np.quantile(column, rng.uniform(0.2, 0.8)))
+    problem = dataclasses.replace(free, constraints=Constraints(**bounds))  # type: ignore[arg-type]
+    within = np.ones(len(every), dtype=bool)
+    for q, bound in active_bounds(problem).items():
+        within &= every[:, QUANTITIES.index(q)] <= bound + problem.tolerance(q)
+    return problem, every[within]
+
+
+def _all_values(problem: Problem) -> np.ndarray:
+    """(latency, energy, proxy) of every mapping, from the evaluator."""
+    choices = itertools.product(*(range(len(u.options)) for u in problem.units))
+    rows = [list(evaluate_choice(problem, choice).as_dict().values()) for choice in choices]
+    return np.array(rows).reshape(-1, 3)
+
+
+def _brute_front(values: np.ndarray, f1: str, f2: str) -> list[tuple[float, float]]:
+    pairs = sorted({(v[QUANTITIES.index(f1)], v[QUANTITIES.index(f2)]) for v in values})
+    front: list[tuple[float, float]] = []
+    for x, y in pairs:
+        if not front or y < front[-1][1]:
+            front.append((x, y))
+    return front
+
+
+def _cpsat(problem: Problem):
+    def solve(objective: str, bounds: Mapping[str, float], hint: Any) -> Solution:
+        return layerwise.solve(problem, "cpsat", objective=objective, bounds=bounds, hint=hint)
+
+    return solve
+
+
+def _no_solver(objective: str, bounds: Mapping[str, float], hint: Any) -> Solution:
+    raise AssertionError("the chain DP must not call the solver")
+
+
+def _close(a: tuple[float, float], b: tuple[float, float], problem: Problem, front: Front) -> bool:
+    return all(
+        abs(x - y) <= TIGHT * problem.scales[q]
+        for x, y, q in zip(a, b, front.quantities, strict=True)
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dp_front_equals_brute_force_and_the_sweep(seed: int) -> None:
+    problem, values = _chain(seed)
+    assert chain_front.is_chain(problem) and len(values)
+    for quantities in PAIRS:
+        dp = exact_front(problem, _no_solver, quantities, progress=False)
+        assert dp.method == "chain-dp" and dp.complete and dp.delta == 0.0
+        expected = _brute_front(values, *quantities)
+        got = dp.values()
+        assert len(got) == len(expected), (quantities, got, expected)
+        assert all(_close(g, e, problem, dp) for g, e in zip(got, expected, strict=True))
+        for point in dp.points:
+            assert point.status == "optimal" and point.method == "chain-dp"
+            assert point.metrics == evaluate_choice(problem, point.extra["choice"])
+            label = point.metrics.as_dict().values()
+            for q, a, b in zip(QUANTITIES, point.extra["label"], label, strict=True):
+                assert abs(a - b) <= TIGHT * problem.scales[q]
+        _assert_sweep_is_the_spaced_dp_front(problem, dp)
+
+
+def _assert_sweep_is_the_spaced_dp_front(problem: Problem, dp: Front) -> None:
+    """Every sweep point is a DP point; a DP point the sweep lacks is one its resolution
+    merges: less than delta below the last sweep point in f2, or less than the solver's
+    bound slack tau below the next sweep point in f1 (pareto.md, Resolution and numerics)."""
+    sweep = exact_front(
+        problem, _cpsat(problem), dp.quantities, progress=False, method="epsilon-constraint"
+    )
+    assert sweep.method == "epsilon-constraint" and sweep.complete
+    f1, f2 = dp.quantities
+    exact, found = dp.values(), sweep.values()
+    assert all(any(_close(s, d, problem, dp) for d in exact) for s in found), (found, exact)
+    for d in exact:
+        if any(_close(s, d, problem, dp) for s in found):
+            continue
+        before = [s for s in found if s[0] < d[0]]
+        after = [s for s in found if s[0] > d[0]]
+        within_delta = before and d[1] > before[-1][1] - sweep.delta - problem.tolerance(f2)
+        within_tau = after and after[0][0] - d[0] <= problem.tolerance(f1)
+        assert within_delta or within_tau, (d, found)
+
+
+def test_dp_with_a_delta_returns_what_the_sweep_returns() -> None:
+    problem = random_problem(1, InstanceSpec(n_layers=4, shape="chain", operating_points=2))
+    full = exact_front(problem, _no_solver, ("latency", "energy"), progress=False)
+    assert len(full.points) >= 4
+    spread = full.values()[0][1] - full.values()[-1][1]
+    delta = spread / 3
+    dp = exact_front(problem, _no_solver, ("latency", "energy"), progress=False, delta=delta)
+    sweep = exact_front(
+        problem,
+        _cpsat(problem),
+        ("latency", "energy"),
+        progress=False,
+        delta=delta,
+        method="epsilon-constraint",
+    )
+    assert dp.delta == delta and 2 <= len(dp.points) < len(full.points)
+    assert len(dp.points) == len(sweep.points)
+    assert all(_close(a, b, problem, dp) for a, b in zip(dp.values(), sweep.values(), strict=True))
+
+
+def test_points_thins_the_dp_front() -> None:
+    problem = random_problem(1, InstanceSpec(n_layers=4, shape="chain", operating_points=2))
+    full = exact_front(problem, _no_solver, ("latency", "energy"), progress=False)
+    thinned = exact_front(problem, _no_solver, ("latency", "energy"), 3, progress=False)
+    assert len(thinned.points) == 3 and not thinned.complete and "thinned" in thinned.detail
+    assert thinned.values()[0] == full.values()[0]
+    assert thinned.values()[-1] == full.values()[-1]
+
+
+def test_label_cap_falls_back_to_the_sweep(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problem, values = _chain(1)
+    monkeypatch.setattr(chain_front, "MAX_LABELS", 3)
+    front = exact_front(problem, _cpsat(problem), ("latency", "energy"), progress=False)
+    assert front.method == "epsilon-constraint" and front.complete
+    assert "falling back" in front.detail
+    assert "falling back to the epsilon-constraint sweep" in capsys.readouterr().err
+    expected = _brute_front(values, "latency", "energy")
+    assert len(front.points) == len(expected)
+
+
+def test_no_mapping_within_the_bounds_gives_an_empty_complete_front() -> None:
+    problem = random_problem(2, InstanceSpec(n_layers=4, shape="chain"))
+    tight = dataclasses.replace(problem, constraints=Constraints(max_latency_s=0.0))
+    front = exact_front(tight, _no_solver, ("energy", "proxy"), progress=False)
+    assert front.method == "chain-dp" and front.complete and front.points == ()
+
+
+@pytest.mark.parametrize("shape", ["residual", "inception"])
+def test_non_chains_never_take_the_dp(shape: str) -> None:
+    for seed in range(6):
+        problem = random_problem(seed, InstanceSpec(n_layers=6, shape=shape, budgets=False))
+        if chain_front.is_chain(problem):
+            continue  # a DAG drawn as a chain is a chain
+        front = exact_front(problem, _cpsat(problem), ("latency", "energy"), progress=False)
+        assert front.method == "epsilon-constraint"
+        assert all(p.method != "chain-dp" for p in front.points)
+        with pytest.raises(MilpMapError, match="chain"):
+            exact_front(problem, _cpsat(problem), ("latency", "energy"), method="chain-dp")
+        with pytest.raises(MilpMapError, match="consecutive"):
+            chain_front.chain_front(problem, ("latency", "energy"))
+        return
+    pytest.fail(f"no {shape} instance that is not a chain")
+
+
+def test_channel_split_problems_never_take_the_dp() -> None:
+    split = random_split_problem(0, n_layers=3, transitions=True)
+
+    def solve(objective: str, bounds: Mapping[str, float], hint: Any) -> Solution:
+        return channel_split.solve(split, "cpsat", objective=objective, bounds=bounds, hint=hint)
+
+    front = exact_front(split, solve, ("latency", "energy"), progress=False)
+    assert front.method == "epsilon-constraint" and front.points
+
+
+def test_unknown_method_is_refused() -> None:
+    problem = random_problem(0, InstanceSpec(n_layers=3, shape="chain"))
+    with pytest.raises(MilpMapError, match="front method"):
+        exact_front(problem, _no_solver, ("latency", "energy"), method="nsga2")
+
+
+@pytest.mark.parametrize("columns", [2, 3])
+def test_dominance_filter_equals_pairwise_comparison(columns: int) -> None:
+    """Small integers make ties, duplicates and long blocks (past CHUNK rows) likely."""
+    rng = np.random.default_rng(columns)
+    values = rng.integers(0, 12, size=(3 * chain_front.CHUNK + 7, columns)).astype(float)
+    kept = set(chain_front._pareto_rows(values).tolist())
+    distinct = {tuple(v) for v in values}
+    expected = {
+        v for v in distinct if not any(w != v and all(np.less_equal(w, v)) for w in distinct)
+    }
+    assert {tuple(values[i]) for i in kept} == expected
+    assert len(kept) == len(expected)  # one row per distinct point
+
+
+def test_cli_pareto_method_picks_the_dp_or_the_sweep(tmp_path: Path) -> None:
+    fronts = {}
+    for method in ("auto", "epsilon-constraint"):
+        out = tmp_path / f"{method}.json"
+        argv = ["--model", "alexnet", "--platform", "rockpi-n10", "--pareto", "latency,energy"]
+        argv += ["--pareto-method", method, "--solver", "cpsat", "--quiet", "--out", str(out)]
+        assert main(argv) == 0
+        fronts[method] = json.loads(out.read_text())
+    assert fronts["auto"]["method"] == "chain-dp"
+    assert fronts["epsilon-constraint"]["method"] == "epsilon-constraint"
+    values = {
+        m: sorted((p["metrics"]["latency_s"], p["metrics"]["energy_j"]) for p in f["points"])
+        for m, f in fronts.items()
+    }
+    assert len(values["auto"]) == len(values["epsilon-constraint"])
+    for a, b in zip(values["auto"], values["epsilon-constraint"], strict=True):
+        assert a == pytest.approx(b, rel=1e-6)
