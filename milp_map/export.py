@@ -38,7 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from milp_map import models
 from milp_map.errors import MilpMapError
-from milp_map.graph import LayerGraph, _node_names
+from milp_map.graph import LayerGraph, node_names
 from milp_map.models import is_shipped_model, shipped_model_path
 from milp_map.quantize import QUANTIZERS
 from milp_map.solution import Part, UnitMapping
@@ -178,7 +178,7 @@ def export_mapped(
     if missing:
         raise MilpMapError(f"export: the plan leaves layer(s) {missing[:5]} unmapped")
     source = _with_dynamic_batch(model)
-    names = _node_names(source.graph.node)
+    names = node_names(source.graph.node)
     ranges = {}
     if activations:
         wanted = _quantised_inputs(source, names, graph, plan)

@@ -393,7 +393,7 @@ class _Node:
         return f"node '{self.name}' (op {self.op})"
 
 
-def _node_names(protos: Sequence[onnx.NodeProto]) -> list[str]:
+def node_names(protos: Sequence[onnx.NodeProto]) -> list[str]:
     """Unique names in file order: `{op_type}_{k}` for unnamed nodes, `_2`, `_3` for repeats."""
     taken: set[str] = set()
     names = []
@@ -592,7 +592,7 @@ class _ModelView:
                 "supported; save the model with dense initializers"
             )
         _check_one_line_names(graph, label)
-        names = _node_names(graph.node)
+        names = node_names(graph.node)
         order = _topological_order(graph, names, label)
         if order != sorted(order):
             _reorder_nodes(graph, order)

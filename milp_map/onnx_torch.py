@@ -11,13 +11,14 @@ MilpMapError.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from milp_map.errors import MilpMapError
+from milp_map.graph import node_names
 
 try:
     import torch
@@ -30,20 +31,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 Tensor = torch.Tensor
 Attrs = dict[str, object]
 OpFn = Callable[[list[Tensor], Attrs], Tensor]
-
-
-def node_names(nodes: Sequence[onnx.NodeProto]) -> list[str]:
-    """Unique names in file order, as milp_map.graph gives them: `{op_type}_{k}` when unnamed."""
-    taken: set[str] = set()
-    names = []
-    for k, node in enumerate(nodes):
-        base = node.name or f"{node.op_type}_{k}"
-        name, suffix = base, 2
-        while name in taken:
-            name, suffix = f"{base}_{suffix}", suffix + 1
-        taken.add(name)
-        names.append(name)
-    return names
 
 
 # ---------------------------------------------------------------------------- ops

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from tqdm import tqdm
 
+from milp_map.backends.base import CtrlC
 from milp_map.errors import MilpMapError
 from milp_map.sweep_exec import Executor, WorkerLost, make_executor
 from milp_map.sweep_grid import Cell, expand_grid, load_grid
@@ -144,25 +143,12 @@ def run_cells(
         executor.close(abort=not finished)
 
 
-class _CtrlC:
+class _CtrlC(CtrlC):
     """Ctrl-C raises KeyboardInterrupt and is remembered: Python drops an exception raised
     while a garbage-collector callback runs (Dask installs one), so the loop checks too."""
 
-    def __init__(self) -> None:
-        self.pressed = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._press)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
     def _press(self, signum: int, frame: Any) -> None:
-        self.pressed = True
+        super()._press(signum, frame)
         raise KeyboardInterrupt
 
 

@@ -13,12 +13,10 @@ writes rockpi-n10.yaml and rockpi-n10/{costs,transfers,groups}.csv byte-identica
 from __future__ import annotations
 
 import argparse
-import re
-import sys
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from prep_common import write_csv, zoo_group_rows
 
 # ----------------------------------------------------------------------------- choices
 
@@ -55,8 +53,6 @@ NPU_HOST_PROXY = {
     ("G", "N"): ("G", "B"),
 }
 """Transfers.csv pair standing in for the host-side hand-off at an NPU boundary (PiQi's mapping)."""
-
-FLOAT = "%.9g"
 
 
 # ----------------------------------------------------------------------------- load and clean
@@ -249,77 +245,6 @@ GROUP_RULES: dict[str, tuple[tuple[str, object], ...]] = {
 """Zoo block name (regex) -> measured group index; block "head" joins the last group."""
 
 
-def _block_group(network: str, block: str) -> int | None:
-    """Measured group index of a zoo block `{block}/...`, or None for the network's head."""
-    if block == "head":
-        return None
-    for pattern, index in GROUP_RULES[network]:
-        match = re.fullmatch(pattern, block)
-        if match:
-            if not callable(index):
-                return index
-            return index(*(int(a) if a.isdigit() else a for a in match.groups()))
-    raise SystemExit(f"{network}: no measured group for zoo block '{block}'")
-
-
-def group_rows(network: str, names: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[tuple]:
-    """(network, group, layer) for every layer; head joins the last group; checks contiguity.
-
-    Each layer is in one group; every graph edge goes from a group to itself or a later one,
-    so no path leaves a group and comes back and the groups run in the measured order.
-    """
-    n = N_GROUPS[next(g for g, z in NETWORKS.items() if z == network)]
-    group_of = {}
-    for name in names:
-        index = _block_group(network, name.split("/", 1)[0])
-        group_of[name] = n - 1 if index is None else index
-    if sorted(set(group_of.values())) != list(range(n)):
-        raise SystemExit(f"{network}: groups {sorted(set(group_of.values()))} != g0..g{n - 1}")
-    for u, v in edges:
-        if group_of[u] > group_of[v]:
-            raise SystemExit(
-                f"{network}: edge {u} -> {v} runs from g{group_of[u]} back to g{group_of[v]}"
-            )
-    return [(network, f"g{group_of[name]}", name) for name in names]
-
-
-def zoo_groups() -> list[tuple] | None:
-    """groups.csv rows from the zoo's real layer names, or None when milp_map.graph is missing."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
-    try:
-        from milp_map.graph import load_onnx
-        from milp_map.zoo import build_model
-    except ImportError as err:
-        print(f"warning: {err}; groups.csv left as it is", file=sys.stderr)
-        return None
-    rows = []
-    for network in sorted(NETWORKS.values()):
-        graph = load_onnx(build_model(network), name=network)
-        names = [layer.name for layer in graph.layers()]
-        rows.extend(group_rows(network, names, graph.edges()))
-    return rows
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def _natural(text: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
-
-
-def write_csv(
-    path: Path, header: Sequence[str], rows: Iterable[tuple], order: Sequence[int]
-) -> None:
-    """Rows sorted naturally on the `order` columns; floats as %.9g; LF line ends."""
-    rows = sorted(rows, key=lambda r: tuple(_natural(str(r[i])) for i in order))
-    if any(isinstance(v, float) and v != v for row in rows for v in row):
-        raise SystemExit(f"{path}: a derived value is NaN")
-    lines = [",".join(header)]
-    for row in rows:
-        lines.append(",".join(FLOAT % v if isinstance(v, float) else str(v) for v in row))
-    path.write_text("\n".join(lines) + "\n")
-
-
 YAML = """\
 name: rockpi-n10
 description: >-
@@ -425,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         transfer_rows(layers, transfers),
         order=(0, 1, 2, 3),
     )
-    groups = zoo_groups()
+    groups = zoo_group_rows(
+        {zoo: (N_GROUPS[measured], GROUP_RULES[zoo]) for measured, zoo in NETWORKS.items()}
+    )
     if groups is not None:
         write_csv(folder / "groups.csv", ["network", "group", "layer"], groups, order=(0, 1))
     write_yaml(args.out / "rockpi-n10.yaml")

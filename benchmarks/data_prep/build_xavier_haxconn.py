@@ -16,12 +16,10 @@ every run (sorted rows, %.9g floats); README.md in that folder is written by han
 from __future__ import annotations
 
 import argparse
-import re
-import sys
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from prep_common import write_csv, zoo_group_rows
 
 # ----------------------------------------------------------------------------- choices
 
@@ -47,8 +45,6 @@ Inception module each), so g0 is the stem (conv1, conv2) and g1..g9 the nine mod
 AlexNet: 8 groups for 5 convs and 3 fully connected layers; g5..g7 take 0.70 / 0.32 /
 0.10 ms on the GPU, in proportion to fc6 / fc7 / fc8's weights (37.7M / 16.8M / 4.1M).
 """
-
-FLOAT = "%.9g"
 
 
 # ----------------------------------------------------------------------------- rows
@@ -91,62 +87,6 @@ def transfer_rows(frame: pd.DataFrame) -> list[tuple]:
                 raise SystemExit(f"{rec.network} g{rec.group}: no transition time from {src}")
             rows.append((rec.network, f"g{rec.group}", src, dst, ms / 1e3, 0.0))
     return rows
-
-
-def _block_group(network: str, block: str) -> int | None:
-    if block == "head":
-        return None
-    for pattern, index in GROUP_RULES[network]:
-        match = re.fullmatch(pattern, block)
-        if match:
-            if not callable(index):
-                return index
-            return index(*(int(a) if a.isdigit() else a for a in match.groups()))
-    raise SystemExit(f"{network}: no HaX-CoNN group for zoo block '{block}'")
-
-
-def group_rows(network: str, names: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[tuple]:
-    """(network, group, layer) for every zoo layer; checks every edge runs forward."""
-    n = N_GROUPS[network]
-    group_of = {}
-    for name in names:
-        index = _block_group(network, name.split("/", 1)[0])
-        group_of[name] = n - 1 if index is None else index
-    if sorted(set(group_of.values())) != list(range(n)):
-        raise SystemExit(f"{network}: groups {sorted(set(group_of.values()))} != g0..g{n - 1}")
-    for u, v in edges:
-        if group_of[u] > group_of[v]:
-            raise SystemExit(f"{network}: edge {u} -> {v} runs from g{group_of[u]} back")
-    return [(network, f"g{group_of[name]}", name) for name in names]
-
-
-def zoo_groups() -> list[tuple]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
-    from milp_map.graph import load_onnx
-    from milp_map.zoo import build_model
-
-    rows = []
-    for network in sorted(N_GROUPS):
-        graph = load_onnx(build_model(network), name=network)
-        rows.extend(group_rows(network, [lay.name for lay in graph.layers()], graph.edges()))
-    return rows
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def _natural(text: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
-
-
-def write_csv(
-    path: Path, header: Sequence[str], rows: Iterable[tuple], order: Sequence[int]
-) -> None:
-    rows = sorted(rows, key=lambda r: tuple(_natural(str(r[i])) for i in order))
-    lines = [",".join(header)]
-    for row in rows:
-        lines.append(",".join(FLOAT % v if isinstance(v, float) else str(v) for v in row))
-    path.write_text("\n".join(lines) + "\n")
 
 
 YAML = """\
@@ -195,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         transfer_rows(frame),
         order=(0, 1, 2, 3),
     )
-    write_csv(folder / "groups.csv", ["network", "group", "layer"], zoo_groups(), order=(0, 1))
+    groups = zoo_group_rows({n: (N_GROUPS[n], GROUP_RULES[n]) for n in N_GROUPS})
+    write_csv(folder / "groups.csv", ["network", "group", "layer"], groups or [], order=(0, 1))
     write_yaml(args.out / "xavier-haxconn.yaml")
     for network in N_GROUPS:
         sub = frame[frame.network == network]
