@@ -38,9 +38,10 @@ from milp_map.channels import DEFAULT_GROUP_SIZE, SplitProblem, build_split_prob
 from milp_map.errors import MilpMapError
 from milp_map.formulations import channel_split
 from milp_map.formulations import layerwise as layerwise_model
+from milp_map.models import is_shipped_model
 from milp_map.pareto import exact_front, hypervolume_2d, parse_quantities
 from milp_map.platform import preset_names
-from milp_map.problem import active_bounds
+from milp_map.problem import Problem, active_bounds
 from milp_map.report import format_si
 from milp_map.solution import Metrics, Solution
 from milp_map.solve import make_problem, make_solve_fn, resolve_solver
@@ -464,6 +465,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--gradient-steps", type=int, default=DEFAULT_GRADIENT_STEPS)
     parser.add_argument("--lambdas", type=int, default=DEFAULT_LAMBDAS, help="gradient sweep")
+    parser.add_argument(
+        "--data",
+        default="auto",
+        help="dataset for the measured top-1 column (mnist, digits, .npz); auto (default): "
+        "mnist for shipped real models (mnist_resnet), none for others; none: skip",
+    )
     parser.add_argument("--out-dir", default=".", help="where the CSV and Markdown go")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -500,7 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             gradient_steps=args.gradient_steps,
             lambdas=args.lambdas,
         )
-        result = compare(target, methods, settings, args.jobs, progress=not args.quiet)
+        accuracy_fn = _measured_top1(problem, args.data, args.model)
+        result = compare(target, methods, settings, args.jobs, accuracy_fn, progress=not args.quiet)
     except MilpMapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -521,6 +529,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path.write_text(f"{title}\n\n{shown.to_markdown(index=False)}\n")
     print(f"wrote {csv_path}, {md_path}")
     return 0
+
+
+def _measured_top1(problem: Problem, data: str, model: str) -> Callable[[Solution], float] | None:
+    """Top-1 (%) of each method's mapping, exported and run in onnxruntime on `data`.
+
+    Only trained weights make a measured accuracy meaningful: by default shipped real models
+    are measured and zoo models (seeded random weights) are not."""
+    if data == "none" or (data == "auto" and not is_shipped_model(model)):
+        return None
+    from milp_map.calibration import Measurer
+
+    measurer = Measurer(problem.graph, "mnist" if data == "auto" else data)
+    return lambda solution: (
+        100.0 * measurer.point(solution.method, problem, solution.mapping, 0.0).top1
+    )
 
 
 def _title(problem, args: argparse.Namespace, quantities: tuple[str, str] | None) -> str:

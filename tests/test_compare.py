@@ -88,6 +88,19 @@ def test_cli_writes_csv_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "resnet8 on diana" in capsys.readouterr().out
 
 
+def test_cli_measures_shipped_real_models_only(tmp_path: Path) -> None:
+    # mnist_resnet (trained) gets a measured top-1 per method; resnet8 (random weights) none
+    for model, measured in (("mnist_resnet", True), ("resnet8", False)):
+        argv = ["--model", model, "--methods", "exact,single", "--quiet"]
+        assert main([*argv, "--out-dir", str(tmp_path)]) == 0
+        table = pd.read_csv(tmp_path / f"compare_{model}_diana_layer.csv")
+        assert table["accuracy"].notna().all() == measured
+        if measured:
+            all_digital = table.loc[table["method"] == "single", "accuracy"].item()
+            assert 97.0 <= all_digital <= 100.0  # int8 everywhere keeps fp32's top-1
+            assert table["accuracy"].between(0.0, 100.0).all()
+
+
 def test_cli_front_end_to_end(tmp_path: Path) -> None:
     """`python -m milp_map.compare` as a user runs it, with a front."""
     args = ["--model", "resnet8", "--pareto", "latency,energy", "--out-dir", str(tmp_path)]
