@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from milp_map.backends import SolverSettings  # noqa: E402
+from milp_map.baselines.schedules import reference_schedules  # noqa: E402
 from milp_map.formulations import concurrent, concurrent_mip  # noqa: E402
 from milp_map.gantt import plot_gantt  # noqa: E402
 from milp_map.models import load_model  # noqa: E402
@@ -33,7 +34,6 @@ from milp_map.platform import load_platform  # noqa: E402
 from milp_map.problem import Constraints, build_problem  # noqa: E402
 from milp_map.proxy import shipped_sensitivity  # noqa: E402
 from milp_map.schedule import ScheduleSolution, check_schedule  # noqa: E402
-from milp_map.solve import reference_schedules  # noqa: E402
 
 
 def joint(platform_name: str, models: list[str], **options: object) -> ScheduleProblem:
