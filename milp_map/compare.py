@@ -36,15 +36,13 @@ from milp_map.baselines.random_search import DEFAULT_EVALUATIONS, random_search
 from milp_map.baselines.single import maeg_gain, single_accelerator
 from milp_map.channels import DEFAULT_GROUP_SIZE, SplitProblem, build_split_problem
 from milp_map.errors import MilpMapError
-from milp_map.formulations import channel_split
-from milp_map.formulations import layerwise as layerwise_model
 from milp_map.models import is_shipped_model
 from milp_map.pareto import exact_front, hypervolume_2d, parse_quantities
 from milp_map.platform import preset_names
 from milp_map.problem import Problem, active_bounds
 from milp_map.report import format_si
 from milp_map.solution import Metrics, Solution
-from milp_map.solve import make_problem, make_solve_fn, resolve_solver
+from milp_map.solve import make_problem, make_solve_fn, resolve_solver, warm_start
 
 DEFAULT_GRADIENT_STEPS = 300
 DEFAULT_LAMBDAS = 48
@@ -81,11 +79,7 @@ def _exact(target: Target, s: RunSettings) -> Solution:
     split = isinstance(target, SplitProblem)
     solver = resolve_solver(s.solver, "channel" if split else "layer", s.time_limit_s)
     settings = SolverSettings(time_limit_s=s.time_limit_s, threads=s.threads, seed=s.seed)
-    hint = None
-    if isinstance(target, SplitProblem):
-        layer = layerwise_model.solve(target.base, solver, settings)
-        if layer.metrics is not None:
-            hint = channel_split.selection_from_layerwise(target, layer.extra["choice"])
+    hint, _ = warm_start(target, solver, settings)
     solve_fn = make_solve_fn(target, solver, settings)
     solution = solve_fn(target.objective, active_bounds(target), hint)
     if s.front is None:

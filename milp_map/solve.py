@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -261,6 +262,22 @@ def make_problem(args: argparse.Namespace, model: str | None = None) -> Problem:
 Target = Problem | SplitProblem
 
 
+def warm_start(target: Target, solver: str, settings: SolverSettings) -> tuple[Any, list[Solution]]:
+    """(hint, reference mappings) a solve starts from: the best reference mapping within the
+    bounds (single-accelerator, ODiMO's manual ones); for channel splits, the layer-wise
+    optimum (solved here, and added to the references)."""
+    problem = target.base if isinstance(target, SplitProblem) else target
+    references = _distinct(manual_mappings(problem) + single_accelerator(problem))
+    hint = _best_feasible_choice(problem, references)
+    if isinstance(target, SplitProblem):
+        layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
+        if layer_optimum.metrics is not None:
+            hint = layer_optimum.extra["choice"]
+            references.append(_renamed(layer_optimum, "layer-wise optimum"))
+        hint = channel_split.selection_from_layerwise(target, hint) if hint else None
+    return hint, references
+
+
 def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
     """solve(objective, bounds, hint) for the layer-wise or the channel-split model."""
     if isinstance(target, SplitProblem):
@@ -380,16 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = SolverSettings(
             time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed
         )
-        references = _distinct(manual_mappings(problem) + single_accelerator(problem))
         target: Target = problem
-        hint = _best_feasible_choice(problem, references)
         if args.granularity == "channel":
             target = build_split_problem(problem, args.group_size)
-            layer_optimum = layerwise.solve(problem, args.solver, settings, hint=hint)
-            if layer_optimum.metrics is not None:
-                hint = layer_optimum.extra["choice"]
-                references.append(_renamed(layer_optimum, "layer-wise optimum"))
-            hint = channel_split.selection_from_layerwise(target, hint) if hint else None
+        hint, references = warm_start(target, args.solver, settings)
         solve_fn = make_solve_fn(target, args.solver, settings)
         if args.pareto:
             return run_pareto(args, problem, target, solve_fn, references)

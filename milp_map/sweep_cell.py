@@ -19,23 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from milp_map.backends import SolverSettings
-from milp_map.baselines.manual import manual_mappings
-from milp_map.baselines.single import single_accelerator
 from milp_map.channels import SplitProblem, build_split_problem
 from milp_map.errors import MilpMapError
-from milp_map.formulations import channel_split, layerwise
 from milp_map.models import load_model
 from milp_map.platform import Platform, PlatformSpec, platform_from_spec
 from milp_map.problem import Constraints, Problem, active_bounds, build_problem
 from milp_map.report import solution_json
 from milp_map.solution import Solution
-from milp_map.solve import (
-    _best_feasible_choice,
-    _distinct,
-    make_solve_fn,
-    resolve_sensitivity,
-    resolve_solver,
-)
+from milp_map.solve import make_solve_fn, resolve_sensitivity, resolve_solver, warm_start
 from milp_map.sweep_grid import EXACT_METHODS, Cell, compare_methods
 
 SOLVED = ("optimal", "feasible")
@@ -123,15 +114,7 @@ def solve_cell(
     settings = SolverSettings(
         time_limit_s=p["time_limit_s"], rel_gap=p["gap_limit"], threads=threads, seed=p["seed"]
     )
-    # warm start as the solve CLI does: best feasible reference, then the layer-wise optimum
-    hint = _best_feasible_choice(
-        problem, _distinct(manual_mappings(problem) + single_accelerator(problem))
-    )
-    if isinstance(target, SplitProblem):
-        layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
-        if layer_optimum.metrics is not None:
-            hint = layer_optimum.extra["choice"]
-        hint = channel_split.selection_from_layerwise(target, hint) if hint else None
+    hint, _ = warm_start(target, solver, settings)  # as the solve CLI starts
     solve_fn = make_solve_fn(target, solver, settings)
     return target, solve_fn(problem.objective, active_bounds(target), hint)
 
