@@ -76,20 +76,7 @@ class CpSatBackend:
             self.model.add_hint(var, value)
 
     def solve(self, settings: SolverSettings) -> SolveResult:
-        solver = cp_model.CpSolver()
-        params = solver.parameters
-        params.num_workers = max(1, settings.threads)
-        params.random_seed = settings.seed
-        if settings.time_limit_s is not None:
-            params.max_time_in_seconds = settings.time_limit_s
-        if settings.rel_gap is not None:
-            params.relative_gap_limit = settings.rel_gap
-        params.log_search_progress = settings.log
-        # One worker (the default) is deterministic. More run CP-SAT's parallel portfolio:
-        # faster on some hard models, but tied optima may differ between runs. Interleaved
-        # search (deterministic in parallel) was 3-10x slower and aborted OR-Tools 9.15 on a
-        # hinted infeasible model, so it is not used.
-        params.catch_sigint_signal = _owns_ctrl_c()
+        solver = configured_solver(settings)
         start = time.perf_counter()
         code = solver.solve(self.model)  # CP-SAT stops itself on Ctrl-C (catch_sigint_signal)
         elapsed = time.perf_counter() - start
@@ -114,6 +101,25 @@ class CpSatBackend:
 
     def _int(self, coefficient: float) -> int:
         return round(coefficient * self.scale)
+
+
+def configured_solver(settings: SolverSettings) -> cp_model.CpSolver:
+    """A CpSolver with the project's settings (every CP-SAT model is solved through this)."""
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    # One worker (the default) is deterministic. More run CP-SAT's parallel portfolio: faster
+    # on some hard models, but tied optima may differ between runs. Interleaved search
+    # (deterministic in parallel) was 3-10x slower and aborted OR-Tools 9.15 on a hinted
+    # infeasible model, so it is not used.
+    params.num_workers = max(1, settings.threads)
+    params.random_seed = settings.seed
+    if settings.time_limit_s is not None:
+        params.max_time_in_seconds = settings.time_limit_s
+    if settings.rel_gap is not None:
+        params.relative_gap_limit = settings.rel_gap
+    params.log_search_progress = settings.log
+    params.catch_sigint_signal = _owns_ctrl_c()
+    return solver
 
 
 def _owns_ctrl_c() -> bool:

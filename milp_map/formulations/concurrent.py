@@ -17,6 +17,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from milp_map.backends import SolverSettings
+from milp_map.backends.cpsat import configured_solver
 from milp_map.multi import ScheduleProblem, undominated_options
 from milp_map.schedule import Schedule, ScheduleSolution, retime, solution_of
 
@@ -190,17 +191,7 @@ def solve(
     cm = build(problem, grid)
     if hint is not None:
         _hint(cm, hint)
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.num_workers = max(1, settings.threads)
-    params.random_seed = settings.seed
-    # no interleaved search: it made small schedules 10-7000x slower (formulations/
-    # concurrent.md, Numerics); one worker (the default) is deterministic
-    if settings.time_limit_s is not None:
-        params.max_time_in_seconds = settings.time_limit_s
-    if settings.rel_gap is not None:
-        params.relative_gap_limit = settings.rel_gap
-    params.log_search_progress = settings.log
+    solver = configured_solver(settings)
     began = time.perf_counter()
     code = solver.solve(cm.model)
     elapsed = time.perf_counter() - began
