@@ -39,7 +39,7 @@ from onnx import TensorProto, helper, numpy_helper
 from milp_map import models
 from milp_map.errors import MilpMapError
 from milp_map.graph import LayerGraph, node_names
-from milp_map.models import is_shipped_model, shipped_model_path
+from milp_map.models import is_shipped_model
 from milp_map.quantize import QUANTIZERS
 from milp_map.solution import Part, UnitMapping
 from milp_map.zoo import is_zoo_name
@@ -90,7 +90,6 @@ def plan_from_mapping(
     from milp_map import check
 
     argv = ["--mapping", str(mapping_path), "--quiet"]
-    model = model or shipped_model_file(_header_model(mapping_path))
     for flag, value in (("--model", model), ("--platform", platform)):
         if value:
             argv += [flag, value]
@@ -135,13 +134,6 @@ def _layer_parts(
             "a mix does not partition the output channels"
         )
     return tuple(planned)
-
-
-def shipped_model_file(name: str | None) -> str | None:
-    """data/models/NAME.onnx when `name` is a shipped real model that is not a zoo name."""
-    if not name or not is_shipped_model(name):
-        return None
-    return str(shipped_model_path(name))
 
 
 def model_proto(name_or_path: str, graph: LayerGraph | None = None) -> onnx.ModelProto:
@@ -533,14 +525,6 @@ def export_mapping_file(
         calibration=calibration,
         metadata=metadata,
     )
-
-
-def _header_model(mapping_path: str | Path) -> str | None:
-    from milp_map.check import load_mapping_file
-
-    header, _ = load_mapping_file(mapping_path)
-    model = header.get("model")
-    return model if isinstance(model, str) else None
 
 
 def calibration_inputs(data: str | None, n_samples: int = 256) -> np.ndarray | None:
