@@ -9,6 +9,7 @@ overlap on an accelerator, contention slowdowns, deadlines, budgets, switch limi
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -367,6 +368,11 @@ def check_schedule(problem: ScheduleProblem, schedule: Schedule) -> list[str]:
     bad = [jobs[r.job].name for r in runs if not 0 <= r.option < len(jobs[r.job].options)]
     if bad:
         return [f"jobs {bad[:5]} name an option they do not have"]
+    bad = [
+        jobs[r.job].name for r in runs if not (math.isfinite(r.start_s) and math.isfinite(r.end_s))
+    ]
+    if bad:
+        return [f"jobs {bad[:5]} have a start or end time that is not a finite number"]
     tol = STRUCTURE_RTOL * problem.horizon_s
     broken = []
     for j, run in enumerate(runs):

@@ -3,6 +3,8 @@ every schedule passes the checker and the evaluator reproduces every reported ob
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +271,46 @@ def test_bad_inputs_raise_one_line_errors() -> None:
     slowed = build_schedule_problem([network], contention=0.5)
     with pytest.raises(MilpMapError, match="no contention"):
         concurrent_mip.solve(slowed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("bound", ["deadline", "max_makespan", "max_energy", "max_proxy"])
+def test_bounds_within_the_checker_tolerance_of_the_optimum_are_kept(seed: int, bound: str) -> None:
+    # A bound half a tolerance below the optimum still admits it (the checker's rule, as in
+    # every mode): CP-SAT once called these infeasible or returned a worse "optimum".
+    problem = random_schedule_problem(seed, shapes=("chain", "chain"), n_layers=3)
+    best = bruteforce_schedule.solve(problem).metrics
+    assert best is not None
+    if bound == "deadline":
+        deadlines = tuple(c - 0.5 * problem.tolerance("latency") for c in best.completion_s)
+        tight = dataclasses.replace(problem, deadlines_s=deadlines)
+    elif bound == "max_makespan":
+        limit = best.makespan_s - 0.5 * problem.tolerance("latency")
+        tight = dataclasses.replace(problem, max_makespan_s=limit)
+    elif bound == "max_energy":
+        limit = best.energy_j - 0.5 * problem.tolerance("energy")
+        tight = dataclasses.replace(problem, max_energy_j=limit)
+    else:
+        networks = tuple(
+            dataclasses.replace(
+                net, constraints=Constraints(max_proxy=max(p - 0.5 * net.tolerance("proxy"), 0.0))
+            )
+            for net, p in zip(problem.networks, best.proxy, strict=True)
+        )
+        tight = dataclasses.replace(problem, networks=networks)
+    reference = bruteforce_schedule.solve(tight)
+    assert reference.status == "optimal"
+    for solution in (concurrent.solve(tight), concurrent_mip.solve(tight)):
+        assert solution.status == "optimal"
+        assert solution.objective_value == pytest.approx(reference.objective_value, rel=1e-6)
+        assert check_schedule(tight, solution.schedule) == []
+
+
+def test_checker_rejects_times_that_are_not_numbers() -> None:
+    problem = random_schedule_problem(0, shapes=("chain", "chain"), n_layers=3)
+    schedule = bruteforce_schedule.solve(problem).schedule
+    broken = dataclasses.replace(
+        schedule,
+        runs=tuple(dataclasses.replace(r, start_s=math.nan, end_s=math.nan) for r in schedule.runs),
+    )
+    assert any("not a finite number" in v for v in check_schedule(problem, broken))

@@ -165,9 +165,9 @@ def build(problem: ScheduleProblem, grid: TimeGrid) -> ConcurrentModel:
     _proxy_budgets(model, problem, x)
     for n, deadline in enumerate(problem.deadlines_s):
         if deadline is not None:
-            model.add(completion[n] <= math.floor((deadline + grid.error_s) / grid.tick_s))
+            model.add(completion[n] <= _latency_limit(problem, grid, deadline))
     if problem.max_makespan_s is not None:
-        model.add(makespan <= math.floor((problem.max_makespan_s + grid.error_s) / grid.tick_s))
+        model.add(makespan <= _latency_limit(problem, grid, problem.max_makespan_s))
     if problem.max_switches is not None:
         _switch_limits(model, problem, on)
     pairs = _pair_literals(model, problem, on)
@@ -261,6 +261,13 @@ def _contention(
                     model.add_implication(overlap, slowed[k])
 
 
+def _latency_limit(problem: ScheduleProblem, grid: TimeGrid, bound_s: float) -> int:
+    """A time bound in ticks: held to the checker's tolerance (FEASIBILITY_RTOL of the scale,
+    as every mode) and relaxed by the tick rounding, so no schedule the checker accepts is cut
+    off (also when bound / tick lands just below an integer in floating point)."""
+    return math.floor((bound_s + problem.tolerance("latency") + grid.error_s) / grid.tick_s)
+
+
 def _proxy_budgets(
     model: cp_model.CpModel, problem: ScheduleProblem, x: list[dict[int, Any]]
 ) -> None:
@@ -276,7 +283,8 @@ def _proxy_budgets(
             for o, var in x[j].items()
         ]
         slack = 0.5 * len(members) + FEASIBLE_SLACK_UNITS
-        model.add(sum(c * v for c, v in terms) <= math.floor(budget / unit + slack))
+        limit = budget + problem.networks[n].tolerance("proxy")  # the checker's tolerance
+        model.add(sum(c * v for c, v in terms) <= math.floor(limit / unit + slack))
 
 
 FEASIBLE_SLACK_UNITS = 1.0
@@ -344,7 +352,7 @@ def _energy_bound(
     slack += coef * grid.error_s / grid.tick_s
     model.add(
         coef * makespan + sum(c * v for c, v in terms)
-        <= math.floor(problem.max_energy_j / unit + slack)
+        <= math.floor((problem.max_energy_j + problem.tolerance("energy")) / unit + slack)
     )
 
 
