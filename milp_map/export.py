@@ -175,14 +175,29 @@ def export_mapped(
     if activations:
         wanted = _quantised_inputs(source, names, graph, plan)
         ranges = tensor_ranges(source, sorted(wanted), calibration)
-    rewriter = _Rewriter(source, names, graph, plan, ranges)
+    rewriter = _Rewriter(source, names, graph, plan, ranges, activations)
     out = rewriter.run()
     out.ir_version = max(out.ir_version, MIN_IR_VERSION)
     props = {p.key: p.value for p in out.metadata_props}
-    props["milp_map.activations"] = "calibrated per tensor" if ranges else "fp32"
+    props["milp_map.activations"] = _activation_label(out)
     helper.set_model_props(out, {**props, **(metadata or {})})
     onnx.checker.check_model(out)
     return out
+
+
+def _activation_label(model: onnx.ModelProto) -> str:
+    """What the exported nodes do to activations (read from the nodes, not the request)."""
+    ops = {
+        node.op_type
+        for node in model.graph.node
+        if any(p.key == "milp_map.role" and p.value == "quantize" for p in node.metadata_props)
+    }
+    kinds = []
+    if "QuantizeLinear" in ops:
+        kinds.append("integer, calibrated per tensor")
+    if "Cast" in ops:
+        kinds.append("reduced float (Cast round trip)")
+    return "; ".join(kinds) if kinds else "fp32"
 
 
 def _with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -258,7 +273,9 @@ class _Rewriter:
         graph: LayerGraph,
         plan: LayerPlan,
         ranges: dict[str, tuple[float, float]],
+        activations: bool = True,
     ) -> None:
+        self.activations = activations
         self.model = model
         self.names = names
         self.graph = graph
@@ -370,7 +387,9 @@ class _Rewriter:
             return self.fake_quantised[key]
         out = tensor
         tag = (layer, "quantize", part.accelerator, part.precision)
-        if part.precision in FLOAT_ACTIVATIONS:
+        if not self.activations:
+            pass  # weights only: activations stay fp32
+        elif part.precision in FLOAT_ACTIVATIONS:
             low = f"{tensor}/{part.accelerator}/cast"
             out = f"{tensor}/{part.accelerator}/rounded"
             to = FLOAT_ACTIVATIONS[part.precision]

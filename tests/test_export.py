@@ -140,6 +140,24 @@ def test_weights_only_export_has_no_quantize_nodes(files: dict[str, Path]) -> No
     assert len([n for n in mapped.graph.node if _props(n)["layer"]]) >= len(graph)
 
 
+def test_fp16_activations_are_rounded_only_when_asked(tmp_path: Path) -> None:
+    platform = tmp_path / "fp16.yaml"
+    platform.write_text(
+        FP32_PLATFORM.replace("name: twofp32", "name: fp16pair", 1).replace(
+            "precision: fp32\n    cost: {model: roofline, macs_per_s: 2.0e+9",
+            "precision: fp16\n    cost: {model: roofline, macs_per_s: 2.0e+9",
+        )
+    )
+    mapping = _solve(tmp_path, "fp16", "--platform", str(platform), "--max-proxy-fraction", "1")
+    for activations, label in ((True, "reduced float (Cast round trip)"), (False, "fp32")):
+        mapped = export.export_mapping_file(
+            mapping, platform=str(platform), activations=activations
+        )
+        casts = [n for n in mapped.graph.node if n.op_type == "Cast"]
+        assert bool(casts) == activations
+        assert {p.key: p.value for p in mapped.metadata_props}["milp_map.activations"] == label
+
+
 def test_cli_writes_the_model_and_rejects_bad_input(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
