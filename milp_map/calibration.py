@@ -405,10 +405,14 @@ def fit_calibration(
     )
 
 
-def calibration_path(model: str, platform: str, scores: str | None = None) -> Path:
-    """data/calibration/MODEL__PLATFORM.json for the default scores; other score files get
-    their own file (hash suffix), so they never overwrite the shipped calibration."""
+def calibration_path(
+    model: str, platform: str, scores: str | None = None, data: str = DEFAULT_DATA
+) -> Path:
+    """data/calibration/MODEL__PLATFORM.json for the default scores and dataset; other score
+    files and datasets get their own file, so they never overwrite the shipped calibration."""
     suffix = "" if scores is None else f"__{scores[:10]}"
+    if data != DEFAULT_DATA:
+        suffix += f"__{Path(data).stem}"
     return data_path("calibration", f"{model}__{Path(platform).stem}{suffix}.json")
 
 
@@ -423,7 +427,7 @@ def load_calibration(
     """The cached calibration if it matches the current model and scores, else a fresh fit
     (written to the cache when the data folder is writable)."""
     scores = _scores_sha256(model, sensitivity)
-    path = calibration_path(model, platform, None if sensitivity is None else scores)
+    path = calibration_path(model, platform, None if sensitivity is None else scores, data)
     if path.is_file() and not refit:
         cached = read_calibration(path)
         if cached.data == data and is_current(cached, sensitivity):
@@ -491,11 +495,12 @@ def proxy_budget_for_drop(
     max_drop: float,
     sensitivity: str | Path | None = None,
     granularity: str = "layer",
+    data: str = DEFAULT_DATA,
 ) -> float:
-    """Absolute proxy budget whose predicted top-1 drop is <= max_drop percentage points."""
+    """Absolute proxy budget whose predicted top-1 drop on `data` is <= max_drop points."""
     if not (math.isfinite(max_drop) and max_drop >= 0):
         raise MilpMapError(f"--max-accuracy-drop must be a number >= 0, got {max_drop}")
-    fit = load_calibration(model, platform, sensitivity=sensitivity)
+    fit = load_calibration(model, platform, data=data, sensitivity=sensitivity)
     return fit.proxy_budget(max_drop, granularity)
 
 

@@ -455,7 +455,12 @@ def _accuracy_budget(args: argparse.Namespace) -> float:
             f"(e.g. mnist_resnet), not '{args.model}'; use --max-proxy-fraction"
         )
     budget = calibration.proxy_budget_for_drop(
-        args.model, args.platform, args.max_accuracy_drop, args.sensitivity, args.granularity
+        args.model,
+        args.platform,
+        args.max_accuracy_drop,
+        args.sensitivity,
+        args.granularity,
+        data=args.data,
     )
     print(f"--max-accuracy-drop {args.max_accuracy_drop:g}: proxy budget {budget:.4g} (calibrated)")
     return budget

@@ -147,3 +147,13 @@ def test_shipped_calibration_matches_the_shipped_model_and_scores() -> None:
     for granularity in calibration.GRANULARITIES:
         x, y = fit.curve(granularity)
         assert np.all(np.diff(x) > 0) and np.all(np.diff(y) >= 0)
+
+
+def test_each_dataset_and_score_file_gets_its_own_calibration_file() -> None:
+    paths = {
+        calibration.calibration_path("mnist_resnet", "diana"),
+        calibration.calibration_path("mnist_resnet", "diana", data="digits"),
+        calibration.calibration_path("mnist_resnet", "diana", scores="0123456789abcdef"),
+    }
+    assert len(paths) == 3
+    assert calibration.calibration_path("mnist_resnet", "diana").name == "mnist_resnet__diana.json"
