@@ -170,7 +170,12 @@ def solution_of(
     detail: str = "",
     extra: dict[str, Any] | None = None,
 ) -> ScheduleSolution:
-    """A solver's schedule, scored by the evaluator; 'optimal' only if the bound proves it."""
+    """A solver's schedule, scored by the evaluator; 'optimal' only if the bound proves it,
+    and 'error' (schedule kept for inspection) if the checker finds it breaks a rule."""
+    broken = check_schedule(problem, schedule)
+    if broken:
+        status = "error"
+        detail = f"{detail}; the solver's schedule fails the checker: {'; '.join(broken[:3])}"
     metrics = evaluate_schedule(problem, schedule)
     value = objective_value(problem, metrics)
     if bound is not None:

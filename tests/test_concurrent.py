@@ -314,3 +314,16 @@ def test_checker_rejects_times_that_are_not_numbers() -> None:
         runs=tuple(dataclasses.replace(r, start_s=math.nan, end_s=math.nan) for r in schedule.runs),
     )
     assert any("not a finite number" in v for v in check_schedule(problem, broken))
+
+
+def test_a_schedule_the_checker_rejects_is_reported_as_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import milp_map.schedule as schedule_module
+
+    problem = random_schedule_problem(0, shapes=("chain", "chain"), n_layers=3)
+    monkeypatch.setattr(schedule_module, "check_schedule", lambda p, s: ["a made-up violation"])
+    solution = concurrent.solve(problem)
+    assert solution.status == "error"
+    assert "a made-up violation" in solution.detail
+    assert solution.schedule is not None
