@@ -157,3 +157,19 @@ def test_each_dataset_and_score_file_gets_its_own_calibration_file() -> None:
     }
     assert len(paths) == 3
     assert calibration.calibration_path("mnist_resnet", "diana").name == "mnist_resnet__diana.json"
+
+
+def test_fit_and_holdout_halves_split_the_test_images() -> None:
+    from milp_map.datasets import load_dataset
+
+    dataset = load_dataset("digits")
+    fit_x, fit_y = calibration.held_images(dataset, "fit")
+    held_x, held_y = calibration.held_images(dataset, "holdout")
+    assert len(fit_y) + len(held_y) == len(dataset.y_test)
+    together = np.concatenate([fit_x, held_x]).reshape(len(dataset.y_test), -1)
+    assert len(np.unique(together, axis=0)) == len(
+        np.unique(dataset.x_test.reshape(len(dataset.y_test), -1), axis=0)
+    )
+    assert set(np.unique(fit_y)) == set(np.unique(held_y))  # every class in both halves
+    with pytest.raises(MilpMapError, match="unknown test part"):
+        calibration.held_images(dataset, "train")
