@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import multiprocessing
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -238,8 +240,10 @@ _WORKER_TARGET: Target | None = None
 
 
 def _init_worker(target: Target) -> None:
+    """Workers ignore Ctrl-C: the parent stops them (and keeps nothing half-done)."""
     global _WORKER_TARGET
     _WORKER_TARGET = target
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker(name: str, settings: RunSettings) -> Solution:
@@ -283,14 +287,25 @@ def compare(
     )
     try:
         if jobs > 1 and len(runnable) > 1:
-            with ProcessPoolExecutor(
-                max_workers=min(jobs, len(runnable)), initializer=_init_worker, initargs=(target,)
-            ) as pool:
+            pool = ProcessPoolExecutor(
+                max_workers=min(jobs, len(runnable)),
+                mp_context=multiprocessing.get_context("spawn"),  # no forked solver threads
+                initializer=_init_worker,
+                initargs=(target,),
+            )
+            try:
                 futures = {pool.submit(_worker, m, settings): m for m in runnable}
                 for future in as_completed(futures):
                     solutions[futures[future]] = future.result()
                     bar.set_postfix_str(futures[future])
                     bar.update(1)
+            except BaseException:
+                running = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for process in running:
+                    process.terminate()  # Ctrl-C: do not wait for running methods
+                raise
+            pool.shutdown()
         else:
             for m in runnable:
                 bar.set_postfix_str(m)
@@ -476,9 +491,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir = Path(args.out_dir)
         if not out_dir.is_dir():
             raise MilpMapError(f"{out_dir}: --out-dir must be an existing folder")
-        if args.jobs < 1:
-            raise MilpMapError(f"--jobs must be >= 1, got {args.jobs}")
-        methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+        for flag, value in (
+            ("--jobs", args.jobs),
+            ("--threads", args.threads),
+            ("--population", args.population),
+            ("--generations", args.generations),
+            ("--evaluations", args.evaluations),
+            ("--gradient-steps", args.gradient_steps),
+            ("--lambdas", args.lambdas),
+        ):
+            if value < 1:
+                raise MilpMapError(f"{flag} must be >= 1, got {value}")
+        if args.seed < 0:
+            raise MilpMapError(f"--seed must be >= 0, got {args.seed}")
+        if args.time_limit is not None and not args.time_limit > 0:
+            raise MilpMapError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
+        methods = None
+        if args.methods is not None:
+            methods = list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
+            if not methods:
+                raise MilpMapError(f"--methods: name at least one of {', '.join(METHOD_NAMES)}")
         unknown = [m for m in methods or () if m not in METHODS]
         if unknown:
             raise MilpMapError(

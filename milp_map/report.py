@@ -108,7 +108,7 @@ def write_json_atomic(data: dict, path: str | Path) -> Path:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=False)
             handle.write("\n")
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a result file is meant to be shared
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; a result file is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -124,7 +124,7 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-_FILE_MODE = _default_file_mode()
+FILE_MODE = _default_file_mode()
 
 
 def format_si(value: float | None, unit: str) -> str:

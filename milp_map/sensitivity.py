@@ -118,11 +118,18 @@ def hutchinson_channel_traces(
 def layer_weights(graph: LayerGraph, module: OnnxModule) -> list[LayerWeight]:
     """The weight initializer of every layer that has weights, in topological order."""
     found = []
+    owner: dict[str, str] = {}
     for layer in graph.layers():
         if layer.weight is None:
             continue
         node = module.node_by_name(layer.onnx_nodes[0])
         tensor, out_axis = _weight_operand(node)
+        if tensor in owner:
+            raise MilpMapError(
+                f"{module.label}: layers '{owner[tensor]}' and '{layer.name}' share the weight "
+                f"'{tensor}'; per-layer Hessian scores need one weight tensor per layer"
+            )
+        owner[tensor] = layer.name
         if tensor not in module.constants:
             raise MilpMapError(
                 f"{module.label}: layer '{layer.name}' computes its weight '{tensor}' from other "
@@ -169,6 +176,8 @@ def hessian_traces(
     from torch.nn import functional as F
     from tqdm import tqdm
 
+    if seed < 0:
+        raise MilpMapError(f"--seed must be >= 0, got {seed}")
     if probes < 1 or batches < 1 or batch_size < 1:
         raise MilpMapError(
             f"--probes, --batches and --batch-size must be >= 1, got {probes}, {batches}, "

@@ -385,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_out_path(args.out)
         if args.plot:
             check_out_path(args.plot)
+        check_solver_args(args)
         if args.schedule == "concurrent":
             if args.max_accuracy_drop is not None:
                 raise MilpMapError("--max-accuracy-drop works with --schedule sequential only")
@@ -439,6 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def check_solver_args(args: argparse.Namespace) -> None:
+    """Solver limits a solver would reject with a cryptic status, named on one line."""
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise MilpMapError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
+    if args.gap is not None and not args.gap >= 0:
+        raise MilpMapError(f"--gap must be >= 0, got {args.gap}")
+    if args.threads < 1:
+        raise MilpMapError(f"--threads must be >= 1, got {args.threads}")
+    if args.seed < 0:
+        raise MilpMapError(f"--seed must be >= 0, got {args.seed}")
 
 
 def _accuracy_budget(args: argparse.Namespace) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from milp_map.errors import MilpMapError
-from milp_map.report import write_json_atomic
+from milp_map.report import FILE_MODE, write_json_atomic
 from milp_map.sweep_cell import SOLVED, CellOutcome
 
 INPUT_COLUMNS = (
@@ -226,6 +226,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; a result table is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

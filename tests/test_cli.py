@@ -284,3 +284,18 @@ def test_pareto_points_below_two_is_a_clear_error(capsys) -> None:
     code, _, err = _run(capsys, "--model", "resnet8", "--pareto", "energy,proxy", "--points", "1")
     assert code == 2
     assert "--points" in _one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--time-limit", "0"], "--time-limit must be > 0"),
+        (["--gap", "-0.1"], "--gap must be >= 0"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--seed", "-1"], "--seed must be >= 0"),
+    ],
+)
+def test_bad_solver_limits_are_one_line_errors(flags: list[str], message: str, capsys) -> None:
+    assert main(["--quiet", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

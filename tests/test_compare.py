@@ -122,3 +122,21 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert main(["--out-dir", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lambdas", "0"], "--lambdas must be >= 1"),
+        (["--seed", "-1"], "--seed must be >= 0"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--time-limit", "0"], "--time-limit must be > 0"),
+        (["--methods", ","], "name at least one"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["--model", "resnet8", "--quiet", "--out-dir", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err

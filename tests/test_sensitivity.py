@@ -224,3 +224,38 @@ def test_bad_model_or_data_is_one_line(
     assert main(["--model", model, "--data", data, "--out", str(out), *FAST]) == 2
     assert needle in _one_line_error(capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_layers_sharing_one_weight_are_refused_by_name(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.ones((2, 2, 3, 3), dtype=np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["a"], name="first", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["b"], name="relu"),
+        helper.make_node("Conv", ["b", "W"], ["c"], name="second", pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c"], ["d"], name="pool"),
+        helper.make_node("Flatten", ["d"], ["y"], name="flat"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+        [numpy_helper.from_array(weight, "W")],
+    )
+    path = tmp_path / "shared.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    npz = tmp_path / "data.npz"
+    np.savez(
+        npz,
+        x_train=np.zeros((4, 2, 4, 4), np.float32),
+        y_train=np.zeros(4, np.int64),
+        x_test=np.zeros((4, 2, 4, 4), np.float32),
+        y_test=np.zeros(4, np.int64),
+    )
+    out = tmp_path / "scores.csv"
+    code = main(["--model", str(path), "--data", str(npz), "--out", str(out), "--probes", "1"])
+    assert code == 2
+    assert not out.exists()
