@@ -34,6 +34,7 @@ from milp_map.platform import load_platform  # noqa: E402
 from milp_map.problem import Constraints, build_problem  # noqa: E402
 from milp_map.proxy import shipped_sensitivity  # noqa: E402
 from milp_map.schedule import ScheduleSolution, check_schedule  # noqa: E402
+from milp_map.solve import CONCURRENT_THREADS  # noqa: E402
 
 
 def joint(platform_name: str, models: list[str], **options: object) -> ScheduleProblem:
@@ -197,8 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="per CP-SAT solve (s)")
     parser.add_argument("--plots", type=Path, help="folder for the Gantt charts")
     parser.add_argument("--pair", default="alexnet,squeezenet", help="table 2 networks")
+    parser.add_argument(
+        "--threads", type=int, default=CONCURRENT_THREADS, help="CP-SAT workers (default 2)"
+    )
     args = parser.parse_args(argv)
-    settings = SolverSettings(time_limit_s=args.time_limit)
+    settings = SolverSettings(time_limit_s=args.time_limit, threads=args.threads)
     if args.plots:
         args.plots.mkdir(parents=True, exist_ok=True)
     haxconn(settings, args.plots)
