@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import json
 import sys
 import zlib
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from milp_map.errors import MilpMapError
+from milp_map.resources import data_path
 
 OPSET = 17
 IR_VERSION = 8
@@ -798,11 +800,27 @@ def _table() -> str:
         n_params = count_params(entry.build())
         shape = "x".join(str(d) for d in entry.input_shape)
         rows.append((entry.name, entry.dataset, shape, _format_count(n_params), entry.description))
+    rows += _shipped_rows()
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join(
         "  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]])
         for row in rows
     )
+
+
+def _shipped_rows() -> list[tuple[str, ...]]:
+    """Trained models shipped in data/models/ (NAME.onnx + NAME.json provenance), also
+    loadable by name with --model: real weights, so their accuracy can be measured."""
+    rows = []
+    for provenance in sorted(data_path("models").glob("*.json")):
+        info = json.loads(provenance.read_text())
+        shape = "x".join(str(d) for d in info["input"]["shape"][1:])
+        accuracy = f"trained, fp32 top-1 {100 * info['fp32_test_accuracy']:.1f}%"
+        dataset = info["dataset"].split(" ", 1)[0]
+        rows.append(
+            (info["model"], dataset, f"1x{shape}", _format_count(info["parameters"]), accuracy)
+        )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
