@@ -218,5 +218,6 @@ def test_cli_list_prints_one_row_per_model(monkeypatch, capsys) -> None:
     assert zoo.main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["name", "dataset", "input", "params", "description"]
-    assert [line.split()[0] for line in lines[1:]] == list(SMALL_MODELS)
+    assert [line.split()[0] for line in lines[1:]] == [*SMALL_MODELS, "mnist_resnet"]
     assert "1x1x49x10" in lines[3] and "23.2k" in lines[3]
+    assert "1x1x28x28" in lines[-1] and "47.0k" in lines[-1] and "98.9%" in lines[-1]
