@@ -566,7 +566,13 @@ def _measured_top1(problem: Problem, data: str, model: str) -> Callable[[Solutio
         return None
     from milp_map.calibration import Measurer
 
-    measurer = Measurer(problem.graph, "mnist" if data == "auto" else data)
+    try:
+        measurer = Measurer(problem.graph, "mnist" if data == "auto" else data)
+    except MilpMapError as exc:
+        if data != "auto":
+            raise
+        print(f"note: no accuracy column ({exc})", file=sys.stderr)
+        return None
     return lambda solution: (
         100.0 * measurer.point(solution.method, problem, solution.mapping, 0.0).top1
     )

@@ -465,6 +465,7 @@ def check_solver_args(args: argparse.Namespace) -> None:
 def _accuracy_budget(args: argparse.Namespace) -> float:
     """--max-accuracy-drop as an absolute proxy budget, from the model's calibration."""
     from milp_map import calibration
+    from milp_map.datasets import load_dataset
 
     if args.max_proxy is not None or args.max_proxy_fraction is not None:
         raise MilpMapError("--max-accuracy-drop sets the proxy budget: drop --max-proxy[-fraction]")
@@ -475,6 +476,7 @@ def _accuracy_budget(args: argparse.Namespace) -> float:
             f"--max-accuracy-drop needs a shipped real model with a measured calibration "
             f"(e.g. mnist_resnet), not '{args.model}'; use --max-proxy-fraction"
         )
+    load_dataset(args.data)  # fail before solving if the data cannot be read (cached)
     budget = calibration.proxy_budget_for_drop(
         args.model,
         args.platform,
