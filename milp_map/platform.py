@@ -14,14 +14,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from milp_map.costmodels import ANALYTICAL_MODELS, AnalyticalModel
 from milp_map.errors import MilpMapError
 from milp_map.graph import OP_KINDS
 from milp_map.resources import data_path
-from milp_map.tables import read_csv_checked
+from milp_map.tables import describe_validation_error, read_csv_checked, read_yaml_mapping
 
 ACTIVATION_BYTES: dict[str, float] = {
     "fp32": 4.0,
@@ -281,23 +280,18 @@ def resolve_platform_path(name_or_path: str | Path) -> Path:
 def load_platform(name_or_path: str | Path) -> Platform:
     """Load and validate a platform preset (by name) or YAML file; errors name file and field."""
     path = resolve_platform_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except UnicodeDecodeError:
-        raise MilpMapError(f"{path}: not a UTF-8 text file; expected platform YAML") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or _first_line(exc)
-        raise MilpMapError(f"{path}:{where} is not valid YAML ({problem})") from None
-    if not isinstance(raw, dict):
-        raise MilpMapError(f"{path}: expected a mapping with 'name' and 'accelerators' at the top")
+    raw = read_platform_yaml(path)
     _check_one_line(path, {k: v for k, v in raw.items() if k != "description"}, "")
     try:
         spec = PlatformSpec.model_validate(raw)
     except ValidationError as exc:
-        raise MilpMapError(f"{path}: {_describe_validation_error(exc)}") from None
+        raise MilpMapError(f"{path}: {describe_validation_error(exc)}") from None
     return platform_from_spec(spec, path)
+
+
+def read_platform_yaml(path: Path) -> dict[str, Any]:
+    """The raw mapping of a platform YAML file (before validation)."""
+    return read_yaml_mapping(path, "platform YAML", "'name' and 'accelerators'")
 
 
 def platform_from_spec(spec: PlatformSpec, path: Path | None = None) -> Platform:
@@ -506,24 +500,6 @@ def _check_one_line(path: Path, node: Any, where: str, seen: set[int] | None = N
         if isinstance(value, (dict, list)):
             _check_one_line(path, value, at, seen)
     seen.discard(id(node))
-
-
-def _describe_validation_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"]).replace(
-        ".[", "["
-    )
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    if err["type"] == "missing":
-        return f"field '{loc}' is required{more}"
-    if err["type"] == "extra_forbidden":
-        return f"unknown field '{loc}'{more}"
-    return f"field '{loc}': {msg}{more}" if loc else f"{msg}{more}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:

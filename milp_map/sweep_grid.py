@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,7 +26,14 @@ from pydantic import (
 )
 
 from milp_map.errors import MilpMapError
-from milp_map.platform import PlatformSpec, load_platform, platform_from_spec, resolve_platform_path
+from milp_map.platform import (
+    PlatformSpec,
+    load_platform,
+    platform_from_spec,
+    read_platform_yaml,
+    resolve_platform_path,
+)
+from milp_map.tables import describe_validation_error, read_yaml_mapping
 
 EXACT_METHODS = ("exact",)
 DEFAULT_PROXY_FRACTION = 0.5
@@ -215,17 +221,7 @@ def load_grid(path: str | Path) -> Grid:
     path = Path(path)
     if not path.is_file():
         raise MilpMapError(f"{path}: grid file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except UnicodeDecodeError:
-        raise MilpMapError(f"{path}: not a UTF-8 text file; expected a grid YAML") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise MilpMapError(f"{path}:{where} is not valid YAML ({problem})") from None
-    if not isinstance(raw, dict):
-        raise MilpMapError(f"{path}: expected a mapping with 'models' and 'platforms' at the top")
+    raw = read_yaml_mapping(path, "a grid YAML", "'models' and 'platforms'")
     try:
         spec = GridSpec.model_validate(raw)
     except ValidationError as exc:
@@ -367,7 +363,7 @@ def _platform_spec(path: Path, index: int, entry: PlatformEntry) -> tuple[dict[s
         source = resolve_platform_path(base)
         if not entry.overrides:
             load_platform(source)  # the full checks of `--platform`
-        raw = yaml.safe_load(source.read_text())
+        raw = read_platform_yaml(source)
     except MilpMapError as exc:
         raise MilpMapError(f"{where}.base': {exc}") from None
     raw = copy.deepcopy(raw)
@@ -449,23 +445,6 @@ def _indexed(items: list[Any], segment: str, where: str) -> list[tuple[int, Any]
             f"(or an index below {len(items)}, or *)"
         )
     return found
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """pydantic's first error as `field 'a.b[2].c': what is wrong`."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"])
-    loc = loc.replace(".[", "[")
-    msg = err["msg"].removeprefix("Value error, ")
-    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    if err["type"] == "missing":
-        return f"field '{loc}' is required{more}"
-    if err["type"] == "extra_forbidden":
-        return f"unknown field '{loc}'{more}"
-    return f"field '{loc}': {msg}{more}" if loc else f"{msg}{more}"
 
 
 __all__ = ["Cell", "Grid", "cell_key", "expand_grid", "load_grid"]

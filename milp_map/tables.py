@@ -1,14 +1,54 @@
-"""Reading user CSV files with one-line errors (file, what is wrong), shared by every loader."""
+"""Reading user files (CSV tables, YAML) with one-line errors (file, what is wrong), shared by
+every loader."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import yaml
+from pydantic import ValidationError
 
 from milp_map.errors import MilpMapError
+
+
+def read_yaml_mapping(path: Path, what: str, top_keys: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (`what` names the kind of file, `top_keys`
+    the keys it should start with); bad text, bad YAML or another shape is one line."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise MilpMapError(f"{path}: not a UTF-8 text file; expected {what}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or first_line(exc)
+        raise MilpMapError(f"{path}:{where} is not valid YAML ({problem})") from None
+    if not isinstance(raw, dict):
+        raise MilpMapError(f"{path}: expected a mapping with {top_keys} at the top")
+    return raw
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """pydantic's first error as `field 'a.b[2].c': what is wrong`."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in err["loc"])
+    loc = loc.replace(".[", "[")
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    if err["type"] == "missing":
+        return f"field '{loc}' is required{more}"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{loc}'{more}"
+    return f"field '{loc}': {msg}{more}" if loc else f"{msg}{more}"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (its type name when it has none)."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def read_csv_checked(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:

@@ -240,6 +240,11 @@ BAD_GRIDS = {
     "unknown preset": ("models: [resnet8]\nplatforms: [no_such_board]\n", "platforms[0].base"),
     "duplicate labels": ("models: [resnet8]\nplatforms: [diana, diana]\n", "platforms"),
     "not YAML": ("models: [resnet8\n", "line"),
+    "variant of a platform file that is not YAML": (
+        "models: [resnet8]\nplatforms:\n  - {name: v, base: broken.yaml, "
+        "scale: {static_power_w: 2}}\n",
+        "platforms[0].base",
+    ),
 }
 
 
@@ -248,6 +253,7 @@ def test_grid_errors_are_one_line_naming_file_and_field(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text, field = BAD_GRIDS[case]
+    (tmp_path / "broken.yaml").write_text("name: [\n")
     grid = _grid(tmp_path, text, name="bad_grid.yaml")
     assert main([str(grid), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
