@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from milp_map.multi import ScheduleProblem
-from milp_map.solution import OPTIMALITY_ATOL_OF_SCALE, OPTIMALITY_RTOL
+from milp_map.solution import proves_optimal, relative_gap
 
 STRUCTURE_RTOL = 1e-9
 """Precedence and no-overlap hold to this fraction of the horizon (re-timed schedules are exact
@@ -85,12 +85,7 @@ class ScheduleSolution:
 
     @property
     def gap(self) -> float | None:
-        value, bound = self.objective_value, self.best_bound
-        if value is None or bound is None:
-            return None
-        if value == 0:
-            return 0.0 if bound >= 0 else None
-        return max(0.0, (value - bound) / abs(value))
+        return relative_gap(self.objective_value, self.best_bound)
 
 
 # ----------------------------------------------------------------------------- semantics
@@ -180,9 +175,7 @@ def solution_of(
     value = objective_value(problem, metrics)
     if bound is not None:
         bound = min(bound, value)
-    scale = _objective_scale(problem)
-    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
-    if status == "optimal" and (bound is None or value - bound > tolerance):
+    if status == "optimal" and not proves_optimal(value, bound, _objective_scale(problem)):
         status = "feasible"
     return ScheduleSolution(
         method=method,

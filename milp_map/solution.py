@@ -70,18 +70,27 @@ class Solution:
 
     @property
     def gap(self) -> float | None:
-        """Relative gap between the mapping's objective and the proven lower bound (None when
-        there is no bound, or the objective is 0 with a negative bound: no finite gap)."""
-        value, bound = self.objective_value, self.best_bound
-        if value is None or bound is None:
-            return None
-        if value == 0:
-            return 0.0 if bound >= 0 else None
-        return max(0.0, (value - bound) / abs(value))
+        return relative_gap(self.objective_value, self.best_bound)
 
     @property
     def has_mapping(self) -> bool:
         return self.mapping is not None
+
+
+def relative_gap(value: float | None, bound: float | None) -> float | None:
+    """Relative gap between an objective value and its proven lower bound (None when there is
+    no bound, or the value is 0 with a negative bound: no finite gap)."""
+    if value is None or bound is None:
+        return None
+    if value == 0:
+        return 0.0 if bound >= 0 else None
+    return max(0.0, (value - bound) / abs(value))
+
+
+def proves_optimal(value: float, bound: float | None, scale: float) -> bool:
+    """Whether `bound` is within the optimality tolerances of `value` (see OPTIMALITY_RTOL)."""
+    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
+    return bound is not None and value - bound <= tolerance
 
 
 def proven_solution(
@@ -102,9 +111,10 @@ def proven_solution(
     metrics: Metrics = fields["metrics"]
     value = metrics.value(objective)
     bound = None if result_bound is None else min(result_bound * scale, value)
-    tolerance = max(OPTIMALITY_RTOL * abs(value), OPTIMALITY_ATOL_OF_SCALE * scale)
     unproven = bound is None and requested_gap is not None and requested_gap > OPTIMALITY_RTOL
     status = result_status
-    if status == "optimal" and ((bound is not None and value - bound > tolerance) or unproven):
+    if status == "optimal" and (
+        (bound is not None and not proves_optimal(value, bound, scale)) or unproven
+    ):
         status = "feasible"
     return Solution(method=method, status=status, objective=objective, best_bound=bound, **fields)

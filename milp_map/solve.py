@@ -7,6 +7,7 @@ half of the accuracy-proxy range as budget, and compares it with single-accelera
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -281,7 +282,7 @@ def warm_start(target: Target, solver: str, settings: SolverSettings) -> tuple[A
         layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
         if layer_optimum.metrics is not None:
             hint = layer_optimum.extra["choice"]
-            references.append(_renamed(layer_optimum, "layer-wise optimum"))
+            references.append(dataclasses.replace(layer_optimum, method="layer-wise optimum"))
         hint = channel_split.selection_from_layerwise(target, hint) if hint else None
     return hint, references
 
@@ -760,19 +761,6 @@ def _distinct(solutions: list[Solution]) -> list[Solution]:
             seen.add(key)
             kept.append(solution)
     return kept
-
-
-def _renamed(solution: Solution, method: str) -> Solution:
-    return Solution(
-        method=method,
-        status=solution.status,
-        objective=solution.objective,
-        mapping=solution.mapping,
-        metrics=solution.metrics,
-        best_bound=solution.best_bound,
-        solve_time_s=solution.solve_time_s,
-        extra=solution.extra,
-    )
 
 
 def _violates(problem: Problem, solution: Solution) -> bool:
