@@ -25,13 +25,14 @@ RESOLUTION = 1e-7
 It keeps coefficients near 1e7-1e9; at 1e-9 (~1e10) three test runs under load saw
 'infeasible' on feasible random instances (not reproduced in isolation)."""
 
-_STATUS = {
+STATUS_OF_CODE = {
     cp_model.OPTIMAL: "optimal",
     cp_model.FEASIBLE: "feasible",
     cp_model.INFEASIBLE: "infeasible",
     cp_model.UNKNOWN: "time_limit",
     cp_model.MODEL_INVALID: "error",
 }
+"""CP-SAT's status codes in solution.STATUSES terms (every CP-SAT model reads them so)."""
 
 
 class CpSatBackend:
@@ -80,7 +81,7 @@ class CpSatBackend:
         start = time.perf_counter()
         code = solver.solve(self.model)  # CP-SAT stops itself on Ctrl-C (catch_sigint_signal)
         elapsed = time.perf_counter() - start
-        status = _STATUS.get(code, "error")
+        status = STATUS_OF_CODE.get(code, "error")
         interrupted = _stopped_early(status, elapsed, settings)
         if status not in ("optimal", "feasible"):
             return SolveResult(

@@ -17,7 +17,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from milp_map.backends import SolverSettings
-from milp_map.backends.cpsat import configured_solver
+from milp_map.backends.cpsat import STATUS_OF_CODE, configured_solver
 from milp_map.multi import ScheduleProblem, undominated_options
 from milp_map.schedule import Schedule, ScheduleSolution, retime, solution_of
 
@@ -30,14 +30,6 @@ MAX_OBJECTIVE_UNITS = 1e11
 """Cap on that count when the time term forces a finer unit (energy with a small static power)."""
 BOUND_UNITS = 1e9
 """Resolution of proxy and energy bounds (units per worst-case scale)."""
-
-_STATUS = {
-    cp_model.OPTIMAL: "optimal",
-    cp_model.FEASIBLE: "feasible",
-    cp_model.INFEASIBLE: "infeasible",
-    cp_model.UNKNOWN: "time_limit",
-    cp_model.MODEL_INVALID: "error",
-}
 
 
 # ----------------------------------------------------------------------------- data: time grid
@@ -195,7 +187,7 @@ def solve(
     began = time.perf_counter()
     code = solver.solve(cm.model)
     elapsed = time.perf_counter() - began
-    status = _STATUS.get(code, "error")
+    status = STATUS_OF_CODE.get(code, "error")
     extra = {"tick_s": grid.tick_s, "rounding_s": grid.error_s}
     detail = solver.status_name(code)
     if status not in ("optimal", "feasible"):
