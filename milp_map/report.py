@@ -191,6 +191,7 @@ def schedule_json(
         "best_bound": solution.best_bound,
         "gap": solution.gap,
         "solver": solution.method,
+        "solver_detail": solution.detail,
         "solve_time_s": solution.solve_time_s,
         "tick_s": solution.extra.get("tick_s"),
         "constraints": {
