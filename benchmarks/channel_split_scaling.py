@@ -18,14 +18,14 @@ import time
 
 import pandas as pd
 
-from milp_map.backends import SolverSettings
-from milp_map.channels import build_split_problem, configurations
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.core.split import build_split_problem, configurations
+from milp_map.exact.pareto import exact_front
 from milp_map.formulations import channel_split, layerwise
-from milp_map.models import load_model
-from milp_map.pareto import exact_front
-from milp_map.platform import load_platform
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import shipped_sensitivity
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
+from milp_map.solvers import SolverSettings
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:

@@ -21,12 +21,12 @@ import importlib.util
 import time
 
 from milp_map.baselines.genetic import PIQI_GENERATIONS, PIQI_POPULATION
-from milp_map.channels import build_split_problem
-from milp_map.compare import METHOD_NAMES, RunSettings, compare
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import shipped_sensitivity
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.core.split import build_split_problem
+from milp_map.experiments.compare import METHOD_NAMES, RunSettings, compare
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
 
 CASES = [
     ("resnet20", "diana", "layer"),

@@ -24,17 +24,17 @@ HERE = Path(__file__).resolve().parent
 # shadow the standard library's concurrent package
 sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from milp_map.backends import SolverSettings  # noqa: E402
 from milp_map.baselines.schedules import reference_schedules  # noqa: E402
+from milp_map.cli.solve import CONCURRENT_THREADS  # noqa: E402
+from milp_map.core.problem import Constraints, build_problem  # noqa: E402
+from milp_map.core.schedule import ScheduleProblem, build_schedule_problem  # noqa: E402
+from milp_map.evaluation.gantt import plot_gantt  # noqa: E402
+from milp_map.evaluation.timeline import ScheduleSolution, check_schedule  # noqa: E402
 from milp_map.formulations import concurrent, concurrent_mip  # noqa: E402
-from milp_map.gantt import plot_gantt  # noqa: E402
-from milp_map.models import load_model  # noqa: E402
-from milp_map.multi import ScheduleProblem, build_schedule_problem  # noqa: E402
-from milp_map.platform import load_platform  # noqa: E402
-from milp_map.problem import Constraints, build_problem  # noqa: E402
-from milp_map.proxy import shipped_sensitivity  # noqa: E402
-from milp_map.schedule import ScheduleSolution, check_schedule  # noqa: E402
-from milp_map.solve import CONCURRENT_THREADS  # noqa: E402
+from milp_map.io.models import load_model  # noqa: E402
+from milp_map.io.platforms import load_platform  # noqa: E402
+from milp_map.io.scores import shipped_sensitivity  # noqa: E402
+from milp_map.solvers import SolverSettings  # noqa: E402
 
 
 def joint(platform_name: str, models: list[str], **options: object) -> ScheduleProblem:

@@ -27,13 +27,13 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
 
-from milp_map import calibration as cal
+from milp_map.accuracy import calibration as cal
 from milp_map.baselines.manual import manual_mappings
 from milp_map.baselines.single import single_accelerator
-from milp_map.channels import build_split_problem
+from milp_map.core.problem import Constraints
+from milp_map.core.split import build_split_problem
 from milp_map.errors import MilpMapError
-from milp_map.evaluate import evaluate_split
-from milp_map.problem import Constraints
+from milp_map.evaluation.evaluator import evaluate_split
 
 FRACTIONS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 """Proxy-budget fractions of the optimal mappings: dense at the low end, where the drop is

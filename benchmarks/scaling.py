@@ -19,10 +19,11 @@ import time
 
 import pandas as pd
 
-from milp_map.backends import SolverSettings, chain_dp
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.exact import chain_dp
 from milp_map.formulations import layerwise
-from milp_map.problem import Constraints, build_problem
-from milp_map.synthetic import InstanceSpec, random_problem
+from milp_map.io.synthetic import InstanceSpec, random_problem
+from milp_map.solvers import SolverSettings
 
 
 def _case(size: int, shape: str, solver: str, time_limit: float, queue: mp.Queue) -> None:

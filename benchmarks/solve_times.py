@@ -14,14 +14,14 @@ import time
 
 import pandas as pd
 
-from milp_map.backends import SolverSettings
+from milp_map.core.problem import Constraints, build_problem
 from milp_map.errors import MilpMapError
 from milp_map.formulations import layerwise
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import data_free_sensitivity, shipped_sensitivity
-from milp_map.zoo import list_models
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import data_free_sensitivity, shipped_sensitivity
+from milp_map.io.zoo import list_models
+from milp_map.solvers import SolverSettings
 
 
 def run(

@@ -24,15 +24,15 @@ import pandas as pd
 
 from milp_map.baselines.manual import manual_mappings
 from milp_map.baselines.single import maeg_gain, single_accelerator
-from milp_map.channels import build_split_problem
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.core.split import build_split_problem
+from milp_map.evaluation.plots import plot_mapping
+from milp_map.evaluation.plots_compare import plot_split_mapping
+from milp_map.evaluation.report import unit_table
 from milp_map.formulations import channel_split, layerwise
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.plots import plot_mapping
-from milp_map.plots_compare import plot_split_mapping
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import shipped_sensitivity
-from milp_map.report import unit_table
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
 
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.spines.top": False})
 

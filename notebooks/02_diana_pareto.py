@@ -27,19 +27,19 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from milp_map.backends import SolverSettings
 from milp_map.baselines.gradient import gradient_search
 from milp_map.baselines.manual import manual_mappings
-from milp_map.channels import build_split_problem
-from milp_map.compare import comparison_table
+from milp_map.core.problem import build_problem
+from milp_map.core.solution import Solution
+from milp_map.core.split import build_split_problem
+from milp_map.evaluation.plots_compare import plot_fronts, plot_split_mapping
+from milp_map.exact.pareto import exact_front
+from milp_map.experiments.compare import comparison_table
 from milp_map.formulations import channel_split, layerwise
-from milp_map.models import load_model
-from milp_map.pareto import exact_front
-from milp_map.platform import load_platform
-from milp_map.plots_compare import plot_fronts, plot_split_mapping
-from milp_map.problem import build_problem
-from milp_map.proxy import shipped_sensitivity
-from milp_map.solution import Solution
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
+from milp_map.solvers import SolverSettings
 
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.spines.top": False})
 GROUP_SIZE = 16

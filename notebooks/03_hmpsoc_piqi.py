@@ -23,13 +23,13 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from milp_map.compare import RunSettings, compare, format_table
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.plots_compare import plot_fronts
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import shipped_sensitivity
-from milp_map.report import unit_table
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.evaluation.plots_compare import plot_fronts
+from milp_map.evaluation.report import unit_table
+from milp_map.experiments.compare import RunSettings, compare, format_table
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
 
 plt.rcParams.update({"figure.dpi": 110, "font.size": 9, "axes.spines.top": False})
 POPULATION, GENERATIONS = 200, 200  # PiQi's settings

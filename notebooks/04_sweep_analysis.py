@@ -30,9 +30,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from milp_map.sweep import main as sweep
-from milp_map.sweep_grid import known_methods
-from milp_map.sweep_store import load_table
+from milp_map.cli.sweep import main as sweep
+from milp_map.experiments.sweep.grid import known_methods
+from milp_map.experiments.sweep.store import load_table
 
 # %% tags=["parameters"]
 RESULTS = os.environ.get("SWEEP_RESULTS")

@@ -11,10 +11,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from milp_map import calibration, evaluate, solve
-from milp_map.accuracy import measure, predict, top1_accuracy
+from milp_map.accuracy import calibration
+from milp_map.accuracy.measure import measure, predict, top1_accuracy
+from milp_map.cli import evaluate, solve
 from milp_map.errors import MilpMapError
-from milp_map.models import shipped_model_path
+from milp_map.io.models import shipped_model_path
 
 pytest.importorskip("onnxruntime")
 
@@ -160,7 +161,7 @@ def test_each_dataset_and_score_file_gets_its_own_calibration_file() -> None:
 
 
 def test_fit_and_holdout_halves_split_the_test_images() -> None:
-    from milp_map.datasets import load_dataset
+    from milp_map.io.datasets import load_dataset
 
     dataset = load_dataset("digits")
     fit_x, fit_y = calibration.held_images(dataset, "fit")

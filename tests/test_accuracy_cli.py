@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from milp_map.models import shipped_model_path
-from milp_map.solve import main
+from milp_map.cli.solve import main
+from milp_map.io.models import shipped_model_path
 
 pytestmark = pytest.mark.skipif(
     shipped_model_path("mnist_resnet") is None, reason="needs the shipped mnist_resnet model"

@@ -14,20 +14,20 @@ from functools import cache
 import numpy as np
 import pytest
 
-from milp_map.backends import bruteforce, bruteforce_split
 from milp_map.baselines.common import CostTables, Target
 from milp_map.baselines.genetic import nsga2
 from milp_map.baselines.gradient import gradient_search
 from milp_map.baselines.greedy import RULES, greedy
 from milp_map.baselines.random_search import random_search
 from milp_map.baselines.single import best_single, maeg_gain
-from milp_map.channels import SplitProblem
+from milp_map.core.problem import Problem
+from milp_map.core.solution import Solution
+from milp_map.core.split import SplitProblem
 from milp_map.errors import MilpMapError
-from milp_map.evaluate import evaluate, evaluate_choice, evaluate_split, violations
-from milp_map.pareto import hypervolume_2d
-from milp_map.problem import Problem
-from milp_map.solution import Solution
-from milp_map.synthetic import InstanceSpec, random_problem, random_split_problem
+from milp_map.evaluation.evaluator import evaluate, evaluate_choice, evaluate_split, violations
+from milp_map.exact import bruteforce, bruteforce_split
+from milp_map.exact.pareto import hypervolume_2d
+from milp_map.io.synthetic import InstanceSpec, random_problem, random_split_problem
 
 LAYER_SPECS = [
     InstanceSpec(n_layers=5, n_accelerators=3, shape="residual"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from milp_map.backends import chain_dp
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.core.scores import Sensitivity
 from milp_map.errors import MilpMapError
+from milp_map.exact import chain_dp
 from milp_map.formulations import layerwise
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import Sensitivity
-from milp_map.synthetic import InstanceSpec, random_problem
+from milp_map.io.synthetic import InstanceSpec, random_problem
 
 
 def _integer_scores_chain(seed: int, n_layers: int, budget_fraction: float | None):

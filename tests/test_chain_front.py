@@ -12,15 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from milp_map.backends import chain_front
+from milp_map.cli.solve import main
+from milp_map.core.problem import QUANTITIES, Constraints, Problem, active_bounds
+from milp_map.core.solution import Solution
 from milp_map.errors import MilpMapError
-from milp_map.evaluate import evaluate_choice
+from milp_map.evaluation.evaluator import evaluate_choice
+from milp_map.exact import chain_front
+from milp_map.exact.pareto import Front, exact_front
 from milp_map.formulations import channel_split, layerwise
-from milp_map.pareto import Front, exact_front
-from milp_map.problem import QUANTITIES, Constraints, Problem, active_bounds
-from milp_map.solution import Solution
-from milp_map.solve import main
-from milp_map.synthetic import InstanceSpec, random_problem, random_split_problem
+from milp_map.io.synthetic import InstanceSpec, random_problem, random_split_problem
 
 PAIRS = [("latency", "energy"), ("energy", "proxy"), ("latency", "proxy")]
 SEEDS = range(20)

@@ -9,18 +9,19 @@ from functools import cache
 
 import pytest
 
-from milp_map.backends import bruteforce, bruteforce_split
-from milp_map.channels import SplitProblem, build_split_problem
-from milp_map.evaluate import evaluate_choice, evaluate_split
+from milp_map.core.graph import graph_from_layers
+from milp_map.core.problem import QUANTITIES, Constraints, build_problem
+from milp_map.core.scores import Sensitivity
+from milp_map.core.solution import Solution
+from milp_map.core.split import SplitProblem, build_split_problem
+from milp_map.evaluation.evaluator import evaluate_choice, evaluate_split
+from milp_map.evaluation.report import solution_json
+from milp_map.exact import bruteforce, bruteforce_split
 from milp_map.formulations import channel_split, layerwise
-from milp_map.graph import graph_from_layers
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.problem import QUANTITIES, Constraints, build_problem
-from milp_map.proxy import Sensitivity, shipped_sensitivity
-from milp_map.report import solution_json
-from milp_map.solution import Solution
-from milp_map.synthetic import conv_layer, random_split_problem
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
+from milp_map.io.synthetic import conv_layer, random_split_problem
 
 SPECS = {
     "layer": {},

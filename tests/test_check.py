@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from milp_map import check, solve
+from milp_map.cli import check, solve
+from milp_map.core.split import SplitProblem
+from milp_map.evaluation.check import check_mapping
 
 MODEL = "ds_cnn"  # 12 layers, depthwise and pointwise convs: fast, and has unsplittable layers
 
@@ -63,13 +65,13 @@ def test_own_result_file_passes_with_its_metrics(results, tmp_path, capsys, gran
     code, out, err = _run(capsys, "--mapping", str(path))
     assert code == 0, err
     assert "valid" in out and "bounds met" in out
-    checked = check.check(check.parse_args(["--mapping", str(path)]))
+    checked = check_mapping(path)
     metrics = checked.evaluation.metrics.as_dict()
     for key, value in data["metrics"].items():
         assert metrics[key] == pytest.approx(value, rel=1e-9), key
     split = any(len(e["split"]) > 1 for e in data["layers"])
     assert split == (granularity == "channel")  # the channel optimum does split on ds_cnn
-    assert isinstance(checked.target, check.SplitProblem) == split
+    assert isinstance(checked.target, SplitProblem) == split
 
 
 def test_bare_layer_list_with_model_and_platform_flags(results, tmp_path, capsys) -> None:

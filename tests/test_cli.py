@@ -13,12 +13,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from milp_map.evaluate import evaluate
+from milp_map.cli.common import load_target
+from milp_map.cli.solve import main, parse_args
+from milp_map.core.solution import Part
+from milp_map.evaluation.evaluator import evaluate
 from milp_map.formulations import layerwise
-from milp_map.models import load_model
-from milp_map.proxy import data_free_sensitivity
-from milp_map.solution import Part
-from milp_map.solve import main, make_problem, parse_args
+from milp_map.io.models import load_model
+from milp_map.io.scores import data_free_sensitivity
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,8 @@ def _check_json_against_evaluator(data: dict, args: list[str]) -> None:
     for key in ("status", "objective", "objective_value", "best_bound", "solver", "solve_time_s"):
         assert key in data, key
     assert set(data["metrics"]) >= {"latency_s", "energy_j", "accuracy_proxy"}
-    problem = make_problem(parse_args(args))
+    parsed = parse_args(args)
+    problem = load_target(parsed, parsed.model)
     assert [entry["name"] for entry in data["layers"]] == [
         layer for unit in problem.units for layer in unit.layers
     ]
@@ -137,7 +139,7 @@ def test_infeasible_latency_names_the_bound_and_the_best_reachable(capsys) -> No
     line = _one_line_error(err)
     assert "--max-latency 1e-09 is unreachable" in line
     # the lowest latency under the default proxy budget, solved independently
-    problem = make_problem(parse_args(["--model", "resnet8"]))
+    problem = load_target(parse_args(["--model", "resnet8"]), "resnet8")
     best = layerwise.solve(problem, "highs", objective="latency")
     assert best.status == "optimal"
     reported = re.search(r"lowest latency under the other bounds is (\S+)$", line)

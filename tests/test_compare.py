@@ -9,16 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from milp_map.compare import (
-    METHOD_NAMES,
-    RunSettings,
-    compare,
-    main,
-    not_applicable,
-    run_method,
-)
+from milp_map.cli.compare import main
 from milp_map.errors import MilpMapError
-from milp_map.synthetic import InstanceSpec, random_problem, random_split_problem
+from milp_map.experiments.compare import METHOD_NAMES, RunSettings, compare, not_applicable
+from milp_map.experiments.methods import run_method
+from milp_map.io.synthetic import InstanceSpec, random_problem, random_split_problem
 
 FAST = {"population": 12, "generations": 8, "evaluations": 200, "gradient_steps": 40, "lambdas": 6}
 CLI_FAST = [

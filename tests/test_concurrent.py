@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from milp_map.backends import bruteforce_schedule
+from milp_map.core.graph import graph_from_layers
+from milp_map.core.platform import Accelerator, CostTable, Platform, Transition
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.core.schedule import ScheduleProblem, build_schedule_problem
+from milp_map.core.scores import Sensitivity
 from milp_map.errors import MilpMapError
-from milp_map.formulations import concurrent, concurrent_mip
-from milp_map.graph import graph_from_layers
-from milp_map.multi import ScheduleProblem, build_schedule_problem
-from milp_map.platform import Accelerator, CostTable, Platform, Transition
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import Sensitivity
-from milp_map.schedule import (
+from milp_map.evaluation.timeline import (
     JobRun,
     Schedule,
     check_schedule,
@@ -27,7 +25,9 @@ from milp_map.schedule import (
     serial,
     transition,
 )
-from milp_map.synthetic import conv_layer, random_graph
+from milp_map.exact import bruteforce_schedule
+from milp_map.formulations import concurrent, concurrent_mip
+from milp_map.io.synthetic import conv_layer, random_graph
 
 
 def random_schedule_problem(
@@ -319,7 +319,7 @@ def test_checker_rejects_times_that_are_not_numbers() -> None:
 def test_a_schedule_the_checker_rejects_is_reported_as_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import milp_map.schedule as schedule_module
+    import milp_map.evaluation.timeline as schedule_module
 
     problem = random_schedule_problem(0, shapes=("chain", "chain"), n_layers=3)
     monkeypatch.setattr(schedule_module, "check_schedule", lambda p, s: ["a made-up violation"])

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from milp_map.schedule import JobRun, Schedule, check_schedule, evaluate_schedule, objective_value
-from milp_map.solve import main, make_schedule_problem, parse_args
+from milp_map.cli.solve import main, make_schedule_problem, parse_args
+from milp_map.evaluation.timeline import (
+    JobRun,
+    Schedule,
+    check_schedule,
+    evaluate_schedule,
+    objective_value,
+)
 
 HAXCONN = [
     "--schedule",

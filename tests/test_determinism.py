@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from milp_map.solve import main
+from milp_map.cli.solve import main
 
 TIMING = ("solve_time_s",)
 

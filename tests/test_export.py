@@ -12,10 +12,12 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from milp_map import export, solve
-from milp_map.accuracy import predict
-from milp_map.models import load_model
-from milp_map.zoo import build_model
+from milp_map.accuracy import export
+from milp_map.accuracy.measure import predict
+from milp_map.cli import export as export_cli
+from milp_map.cli import solve
+from milp_map.io.models import load_model
+from milp_map.io.zoo import build_model
 
 pytest.importorskip("onnxruntime")
 
@@ -163,13 +165,13 @@ def test_cli_writes_the_model_and_rejects_bad_input(
 ) -> None:
     out = tmp_path / "mapped.onnx"
     args = ["--mapping", str(files["layer"]), "--platform", str(files["platform"])]
-    assert export.main([*args, "--out", str(out)]) == 0
+    assert export_cli.main([*args, "--out", str(out)]) == 0
     onnx.checker.check_model(onnx.load(out))
     assert [p.name for p in tmp_path.iterdir()] == ["mapped.onnx"]  # no temporary left behind
-    assert export.main([*args, "--out", str(tmp_path / "missing" / "m.onnx")]) == 2
+    assert export_cli.main([*args, "--out", str(tmp_path / "missing" / "m.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"model": MODEL, "platform": "diana", "layers": []}))
-    assert export.main(["--mapping", str(bad), "--out", str(out)]) == 2
+    assert export_cli.main(["--mapping", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "bad.json" in err

@@ -23,12 +23,15 @@ from hypothesis import HealthCheck, assume, currently_in_test_context, event, gi
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from milp_map.cli.solve import main
+from milp_map.core.graph import Layer, LayerGraph, graph_from_layers
+from milp_map.core.platform import Platform
+from milp_map.core.problem import Problem, build_problem
+from milp_map.core.scores import Sensitivity
 from milp_map.errors import MilpMapError
-from milp_map.graph import Layer, LayerGraph, graph_from_layers, load_onnx
-from milp_map.platform import Platform, load_platform
-from milp_map.problem import Problem, build_problem
-from milp_map.proxy import Sensitivity, load_sensitivity
-from milp_map.solve import main
+from milp_map.io.onnx import load_onnx
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import load_sensitivity
 
 T = TypeVar("T")
 

@@ -15,16 +15,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from milp_map.core.graph import OP_KINDS, Layer, LayerGraph, graph_from_layers, layer_table
 from milp_map.errors import MilpMapError
-from milp_map.graph import (
-    FOLDED_OPS,
-    OP_KINDS,
-    Layer,
-    LayerGraph,
-    graph_from_layers,
-    layer_table,
-    load_onnx,
-)
+from milp_map.io.onnx import FOLDED_OPS, load_onnx
 
 OPSET = 17
 

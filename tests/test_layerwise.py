@@ -6,10 +6,11 @@ import math
 
 import pytest
 
-from milp_map.backends import SolverSettings, bruteforce
-from milp_map.evaluate import choice_of, evaluate, evaluate_choice, violations
+from milp_map.evaluation.evaluator import choice_of, evaluate, evaluate_choice, violations
+from milp_map.exact import bruteforce
 from milp_map.formulations import layerwise
-from milp_map.synthetic import InstanceSpec, random_problem
+from milp_map.io.synthetic import InstanceSpec, random_problem
+from milp_map.solvers import SolverSettings
 
 SPECS = [
     InstanceSpec(n_layers=5, n_accelerators=3, shape="residual"),
@@ -100,7 +101,7 @@ def test_evaluator_sums_options_and_transitions_by_hand() -> None:
     metrics = evaluate_choice(problem, choice)
     assert math.isclose(metrics.latency_s, latency)
     assert math.isclose(metrics.energy_j, energy + problem.static_power_w * latency)
-    from milp_map.evaluate import mapping_of
+    from milp_map.evaluation.evaluator import mapping_of
 
     assert choice_of(problem, mapping_of(problem, choice)) == choice
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from milp_map.channels import build_split_problem
-from milp_map.evaluate import evaluate_split
+from milp_map.core.problem import Constraints, build_problem
+from milp_map.core.split import build_split_problem
+from milp_map.evaluation.evaluator import evaluate_split
 from milp_map.formulations import channel_split
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import shipped_sensitivity
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import shipped_sensitivity
 
 P_HYBRID_W = 42.39e-3  # both units busy (ODiMO, DIANA measurements)
 P_ANALOG_W = 28.74e-3  # analog alone

@@ -14,21 +14,15 @@ import pandas as pd
 import pytest
 
 from milp_map.baselines.single import single_accelerator
+from milp_map.core.problem import QUANTITIES, Problem
+from milp_map.core.solution import Metrics, Solution
 from milp_map.errors import MilpMapError
-from milp_map.evaluate import evaluate_choice, mapping_of
+from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
+from milp_map.evaluation.plots import plot_front, plot_mapping
+from milp_map.evaluation.report import write_front
+from milp_map.exact.pareto import Front, exact_front, hypervolume_2d, parse_quantities, thin
 from milp_map.formulations import layerwise
-from milp_map.pareto import (
-    Front,
-    exact_front,
-    hypervolume_2d,
-    parse_quantities,
-    thin,
-    write_front,
-)
-from milp_map.plots import plot_front, plot_mapping
-from milp_map.problem import QUANTITIES, Problem
-from milp_map.solution import Metrics, Solution
-from milp_map.synthetic import InstanceSpec, random_problem
+from milp_map.io.synthetic import InstanceSpec, random_problem
 
 PAIRS = [("latency", "energy"), ("energy", "proxy"), ("latency", "proxy")]
 SPECS = [

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from milp_map.costmodels import DianaAnalog, DianaDigital
+from milp_map.core.costmodels import DianaAnalog, DianaDigital
+from milp_map.core.graph import Layer, graph_from_layers
+from milp_map.core.problem import build_problem
+from milp_map.core.scores import Sensitivity
 from milp_map.errors import MilpMapError
-from milp_map.graph import Layer, graph_from_layers
-from milp_map.platform import load_platform, preset_names
-from milp_map.problem import build_problem
-from milp_map.proxy import Sensitivity
-from milp_map.synthetic import conv_layer
+from milp_map.io.platforms import load_platform, preset_names
+from milp_map.io.synthetic import conv_layer
 
 F_HZ = 260e6
 EVAL_CYCLES = 18.2  # analog: one 70 ns array evaluation at 260 MHz, in cycles

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from milp_map.core.problem import Constraints, build_problem
 from milp_map.formulations import layerwise
-from milp_map.models import load_model
-from milp_map.platform import load_platform
-from milp_map.problem import Constraints, build_problem
-from milp_map.proxy import data_free_sensitivity, shipped_sensitivity, write_sensitivity
-from milp_map.zoo import list_models
+from milp_map.io.models import load_model
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import data_free_sensitivity, shipped_sensitivity, write_sensitivity
+from milp_map.io.zoo import list_models
 
 ROCKPI_MODELS = ["alexnet", "googlenet", "mobilenet_v1", "resnet50", "squeezenet", "yolov3"]
 

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from milp_map.backends import bruteforce
+from milp_map.core.graph import LayerGraph, graph_from_layers
+from milp_map.core.platform import Platform
+from milp_map.core.problem import Constraints, Problem, build_problem
+from milp_map.core.scores import Sensitivity
 from milp_map.errors import MilpMapError
-from milp_map.evaluate import evaluate_choice
+from milp_map.evaluation.evaluator import evaluate_choice
+from milp_map.exact import bruteforce
 from milp_map.formulations import layerwise
-from milp_map.graph import LayerGraph, graph_from_layers
-from milp_map.platform import Platform, load_groups_file, load_platform
-from milp_map.problem import Constraints, Problem, build_problem
-from milp_map.proxy import Sensitivity, load_sensitivity
-from milp_map.synthetic import conv_layer
+from milp_map.io.platforms import load_groups_file, load_platform
+from milp_map.io.scores import load_sensitivity
+from milp_map.io.synthetic import conv_layer
 
 LAYERS = ("l0", "l1", "l2", "l3")
 PRECISION = {"a": "int8", "b": "fp32"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from milp_map.quantize import QUANTIZERS, channel_perturbation, perturbation
+from milp_map.core.quantize import QUANTIZERS, channel_perturbation, perturbation
 
 
 def _weights(seed: int, shape: tuple[int, ...] = (6, 4, 3, 3)) -> np.ndarray:

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from milp_map.models import load_model, model_proto, shipped_models
-from milp_map.platform import load_platform
-from milp_map.problem import build_problem
-from milp_map.proxy import load_sensitivity, shipped_sensitivity
+from milp_map.accuracy.hessian import Traces, hawq_scores
+from milp_map.cli.sensitivity import main
+from milp_map.core.problem import build_problem
+from milp_map.io.models import load_model, model_proto, shipped_models
+from milp_map.io.platforms import load_platform
+from milp_map.io.scores import load_sensitivity, shipped_sensitivity
 from milp_map.resources import data_path
-from milp_map.sensitivity import Traces, hawq_scores, main
 
 MODEL = "mnist_resnet"
 FAST = ["--probes", "2", "--batches", "2", "--batch-size", "16"]
@@ -121,7 +122,7 @@ def test_hutchinson_matches_exact_hessian_trace() -> None:
     torch = pytest.importorskip("torch")
     from torch.nn import functional as F
 
-    from milp_map.sensitivity import hutchinson_channel_traces
+    from milp_map.accuracy.hessian import hutchinson_channel_traces
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(16, 1, 5, 5, generator=gen)
@@ -151,7 +152,7 @@ def test_converter_reproduces_onnxruntime() -> None:
     """The torch module's logits equal onnxruntime's on the shipped model and a BN zoo model."""
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
-    from milp_map.onnx_torch import OnnxModule
+    from milp_map.accuracy.onnx_torch import OnnxModule
 
     for name, shape in ((MODEL, (8, 1, 28, 28)), ("resnet8", (1, 3, 32, 32))):
         proto = model_proto(name)
@@ -167,7 +168,7 @@ def test_converter_reproduces_onnxruntime() -> None:
 
 def test_shipped_accuracy_is_what_onnxruntime_measures() -> None:
     ort = pytest.importorskip("onnxruntime")
-    from milp_map.datasets import load_dataset
+    from milp_map.io.datasets import load_dataset
 
     data = load_dataset("mnist")
     path = data_path("models", f"{MODEL}.onnx")

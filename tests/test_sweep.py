@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from milp_map import sweep_exec
-from milp_map.solve import main as solve_main
-from milp_map.sweep import main
-from milp_map.sweep_grid import expand_grid, load_grid
-from milp_map.sweep_store import RUN_COLUMNS, read_table
+from milp_map.cli.solve import main as solve_main
+from milp_map.cli.sweep import main
+from milp_map.experiments.sweep import executors as sweep_exec
+from milp_map.experiments.sweep.grid import expand_grid, load_grid
+from milp_map.experiments.sweep.store import RUN_COLUMNS, read_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,8 @@ budgets: [0.2, 0.4, 0.6]
 
 KILL_ON_THIRD_CELL = """
 import os, signal, sys
-from milp_map import sweep, sweep_exec
+from milp_map.cli import sweep
+from milp_map.experiments.sweep import executors as sweep_exec
 solve, calls = sweep_exec.run_cell, []
 def run_cell(cell, threads):
     calls.append(cell.key)
@@ -272,7 +273,7 @@ def test_dask_executors_need_dask(
 
 
 def test_baselines_run_through_the_comparator_and_never_beat_the_optimum(tmp_path: Path) -> None:
-    from milp_map.sweep_grid import known_methods
+    from milp_map.experiments.sweep.grid import known_methods
 
     if "greedy-per-proxy" not in known_methods():
         pytest.skip("milp_map.compare is not installed")

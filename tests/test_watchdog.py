@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 
-import milp_map.backends.mip as mip
-from milp_map.backends.base import CtrlC, SolverSettings
-from milp_map.channels import build_split_problem
-from milp_map.evaluate import evaluate_split
+import milp_map.solvers.mip as mip
+from milp_map.cli.common import load_target
+from milp_map.cli.solve import parse_args
+from milp_map.evaluation.evaluator import evaluate_split
 from milp_map.formulations import channel_split
-from milp_map.solve import make_problem, parse_args
+from milp_map.solvers.base import CtrlC, SolverSettings
 
 
 def test_callback_asks_highs_to_stop_only_past_the_deadline() -> None:
@@ -30,8 +30,8 @@ def test_watchdog_returns_the_best_mapping_with_an_honest_status(
     # ResNet-18 split per channel takes HiGHS minutes; a deadline 1 s after the start stands
     # in for a solve that overran its 30 s limit.
     monkeypatch.setattr(mip, "WATCHDOG_GRACE_S", -29.0)
-    problem = make_problem(parse_args(["--model", "resnet18", "--granularity", "channel"]))
-    split = build_split_problem(problem, group_size=1)
+    args = parse_args(["--model", "resnet18", "--granularity", "channel", "--group-size", "1"])
+    split = load_target(args, "resnet18")
     solution = channel_split.solve(split, "highs", SolverSettings(time_limit_s=30.0))
     assert "watchdog" in solution.detail
     assert solution.status in ("feasible", "time_limit")

@@ -10,8 +10,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from milp_map import zoo
+from milp_map.cli import zoo as zoo_cli
 from milp_map.errors import MilpMapError
+from milp_map.io import zoo
 
 SMALL_MODELS = ("resnet8", "resnet20", "ds_cnn", "mobilenet_v1_025_96")
 
@@ -200,7 +201,7 @@ def test_unknown_name_lists_the_choices() -> None:
 
 
 def test_cli_export_writes_the_built_model(tmp_path, capsys) -> None:
-    assert zoo.main(["--export", "resnet8", "ds_cnn", "--out", str(tmp_path / "models")]) == 0
+    assert zoo_cli.main(["--export", "resnet8", "ds_cnn", "--out", str(tmp_path / "models")]) == 0
     for name in ("resnet8", "ds_cnn"):
         saved = onnx.load(tmp_path / "models" / f"{name}.onnx")
         assert saved.SerializeToString() == built(name).SerializeToString()
@@ -208,14 +209,14 @@ def test_cli_export_writes_the_built_model(tmp_path, capsys) -> None:
 
 
 def test_cli_export_rejects_unknown_names_before_writing(tmp_path, capsys) -> None:
-    assert zoo.main(["--export", "resnet8", "resnet9", "--out", str(tmp_path)]) == 2
+    assert zoo_cli.main(["--export", "resnet8", "resnet9", "--out", str(tmp_path)]) == 2
     assert "unknown zoo model 'resnet9'" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
 def test_cli_list_prints_one_row_per_model(monkeypatch, capsys) -> None:
     monkeypatch.setattr(zoo, "ZOO", {name: zoo.ZOO[name] for name in SMALL_MODELS})
-    assert zoo.main(["--list"]) == 0
+    assert zoo_cli.main(["--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["name", "dataset", "input", "params", "description"]
     assert [line.split()[0] for line in lines[1:]] == [*SMALL_MODELS, "mnist_resnet"]

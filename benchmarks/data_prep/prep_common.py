@@ -62,8 +62,8 @@ def zoo_group_rows(networks: dict[str, tuple[int, GroupRules]]) -> list[tuple] |
     """groups.csv rows of zoo networks {name: (groups, rules)}; None without milp_map."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
     try:
-        from milp_map.graph import load_onnx
-        from milp_map.zoo import build_model
+        from milp_map.io.onnx import load_onnx
+        from milp_map.io.zoo import build_model
     except ImportError as err:
         print(f"warning: {err}; groups.csv left as it is", file=sys.stderr)
         return None

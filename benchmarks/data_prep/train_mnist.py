@@ -27,7 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 from torch.nn import functional as F
 
-from milp_map.datasets import SPLIT_SEED, TEST_FRACTION, load_dataset
+from milp_map.io.datasets import SPLIT_SEED, TEST_FRACTION, load_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "data" / "models"

@@ -15,22 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from milp_map.channels import SplitProblem
-from milp_map.evaluate import evaluate_choice, evaluate_split, mapping_of, violations
+from milp_map.core.problem import Problem, active_bounds
+from milp_map.core.solution import Metrics, Solution
+from milp_map.core.split import SplitProblem, Target, base_problem
+from milp_map.defaults import QUANTITIES
+from milp_map.evaluation.evaluator import evaluate_choice, evaluate_split, mapping_of, violations
 from milp_map.formulations import channel_split
-from milp_map.problem import QUANTITIES, Problem, active_bounds
-from milp_map.solution import Metrics, Solution
-
-Target = Problem | SplitProblem
-"""A layer-wise problem, or a channel-split one (its `base` is the layer-wise problem)."""
 
 COLUMN = {q: k for k, q in enumerate(QUANTITIES)}
 """Column of each quantity in `CostTables.metrics` output: latency, energy, proxy."""
-
-
-def layerwise(target: Target) -> Problem:
-    """The layer-wise problem behind a target (a SplitProblem's `base`)."""
-    return target.base if isinstance(target, SplitProblem) else target
 
 
 @dataclass(frozen=True)
@@ -185,7 +178,7 @@ def front_solutions(
     target: Target, method: str, choices: np.ndarray, quantities: tuple[str, str]
 ) -> list[Solution]:
     """The non-dominated feasible mappings among `choices`, each scored by the evaluator."""
-    problem = layerwise(target)
+    problem = base_problem(target)
     values = CostTables.of(problem).metrics(choices)
     rows = np.flatnonzero(feasible_mask(target, values))
     front = []

@@ -29,27 +29,25 @@ from pymoo.optimize import minimize
 from milp_map.baselines.common import (
     COLUMN,
     CostTables,
-    Target,
     choice_solution,
     feasible_mask,
     front_solutions,
-    layerwise,
 )
+from milp_map.core.problem import active_bounds
+from milp_map.core.solution import Solution
+from milp_map.core.split import Target, base_problem
+from milp_map.defaults import DEFAULT_GENERATIONS, DEFAULT_POPULATION
 from milp_map.errors import MilpMapError
-from milp_map.problem import active_bounds
-from milp_map.solution import Solution
 
 PIQI_POPULATION = 200
 PIQI_GENERATIONS = 200
-DEFAULT_POPULATION = 100
-DEFAULT_GENERATIONS = 100
 
 
 class MappingProblem(PymooProblem):
     """Genes: option index per unit. F: two quantities / their scale. G: bound violations."""
 
     def __init__(self, target: Target, quantities: tuple[str, str]) -> None:
-        problem = layerwise(target)
+        problem = base_problem(target)
         self.tables = CostTables.of(problem)
         self.quantities = quantities
         self.norm = target.scales

@@ -32,22 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from milp_map.baselines.common import (
-    CostTables,
-    Target,
-    heuristic_solution,
-    layerwise,
-)
-from milp_map.channels import SplitProblem
+from milp_map.baselines.common import CostTables, heuristic_solution
+from milp_map.core.problem import active_bounds
+from milp_map.core.solution import Metrics, Solution
+from milp_map.core.split import SplitProblem, Target, base_problem
+from milp_map.defaults import DEFAULT_GRADIENT_STEPS, DEFAULT_LAMBDAS
 from milp_map.errors import MilpMapError
-from milp_map.evaluate import evaluate_choice, evaluate_split, mapping_of
+from milp_map.evaluation.evaluator import evaluate_choice, evaluate_split, mapping_of
 from milp_map.formulations.channel_split import mapping_of as split_mapping_of
-from milp_map.problem import active_bounds
-from milp_map.solution import Metrics, Solution
 
-DEFAULT_LAMBDAS = 48
-"""Lambdas in the default sweep, spread geometrically over the instance's exchange rates."""
-DEFAULT_STEPS = 300
 LEARNING_RATE = 0.05
 TEMPERATURE = (1.0, 0.02)
 """Softmax temperature at the first and the last step (annealed geometrically)."""
@@ -70,7 +63,7 @@ def _torch() -> Any:
 def gradient_search(
     target: Target,
     lambdas: Sequence[float] | int = DEFAULT_LAMBDAS,
-    steps: int = DEFAULT_STEPS,
+    steps: int = DEFAULT_GRADIENT_STEPS,
     seed: int = 0,
     quantities: tuple[str, str] | None = None,
     front: bool = False,
@@ -127,7 +120,7 @@ def lambda_sweep(target: Target, quantities: tuple[str, str], n: int) -> tuple[f
     twice the largest covers every trade-off a unit offers, the way an ODiMO user tunes
     lambda by hand per network.
     """
-    problem = layerwise(target)
+    problem = base_problem(target)
     tables = CostTables.of(problem)
     columns = {"latency": tables.latency_s, "proxy": tables.proxy}
     columns["energy"] = tables.energy_j + tables.static_power_w * tables.latency_s
@@ -189,7 +182,7 @@ class LayerRelaxation:
 
     def __init__(self, target: Target) -> None:
         torch = _torch()
-        self.problem = layerwise(target)
+        self.problem = base_problem(target)
         tables = CostTables.of(self.problem)
         as_tensor = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
         self.latency, self.energy, self.proxy = (

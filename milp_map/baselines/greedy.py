@@ -22,10 +22,11 @@ import time
 
 import numpy as np
 
-from milp_map.baselines.common import COLUMN, CostTables, Target, choice_solution, layerwise
+from milp_map.baselines.common import COLUMN, CostTables, choice_solution
+from milp_map.core.problem import Problem
+from milp_map.core.solution import Solution
+from milp_map.core.split import Target, base_problem
 from milp_map.errors import MilpMapError
-from milp_map.problem import Problem
-from milp_map.solution import Solution
 
 RULES = ("fastest", "least-energy", "per-proxy", "transitions")
 
@@ -35,7 +36,7 @@ def greedy(target: Target, rule: str = "fastest") -> Solution:
     if rule not in RULES:
         raise MilpMapError(f"unknown greedy rule '{rule}'; choose one of {', '.join(RULES)}")
     start = time.perf_counter()
-    problem = layerwise(target)
+    problem = base_problem(target)
     tables = CostTables.of(problem)
     objective = target.objective
     if rule == "fastest":
@@ -125,7 +126,7 @@ def _repair_proxy(
 
 def _buy_per_proxy(target: Target, tables: CostTables, objective: str) -> np.ndarray:
     """From the least-proxy mapping, buy the best objective saving per proxy spent in budget."""
-    problem = layerwise(target)
+    problem = base_problem(target)
     choice = _per_unit_best(problem, tables, "proxy")
     budget = target.bound("proxy")
     limit = np.inf if budget is None else budget + target.tolerance("proxy")

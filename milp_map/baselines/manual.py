@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import Problem
-from milp_map.solution import Solution
+from milp_map.core.problem import Problem
+from milp_map.core.solution import Solution
+from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
 
 PRECISION_RANK = {"fp32": 6, "fp16": 5, "bf16": 5, "int8": 4, "int4": 3, "ternary": 2, "binary": 1}
 """Higher is more precise; unknown labels rank 0."""

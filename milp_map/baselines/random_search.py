@@ -16,16 +16,15 @@ import numpy as np
 from milp_map.baselines.common import (
     COLUMN,
     CostTables,
-    Target,
     choice_solution,
     feasible_mask,
     front_solutions,
-    layerwise,
 )
+from milp_map.core.solution import Solution
+from milp_map.core.split import Target, base_problem
+from milp_map.defaults import DEFAULT_EVALUATIONS
 from milp_map.errors import MilpMapError
-from milp_map.solution import Solution
 
-DEFAULT_EVALUATIONS = 2000
 BATCH = 512
 
 
@@ -44,7 +43,7 @@ def random_search(
     if evaluations < 1:
         raise MilpMapError(f"random search needs at least 1 evaluation, got {evaluations}")
     start = time.perf_counter()
-    problem = layerwise(target)
+    problem = base_problem(target)
     tables = CostTables.of(problem)
     rng = np.random.default_rng(seed)
     batches = []

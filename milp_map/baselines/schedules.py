@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from milp_map.backends import SolverSettings
 from milp_map.baselines.single import single_accelerator
+from milp_map.core.schedule import ScheduleProblem, ScheduleSolution
+from milp_map.evaluation.timeline import check_schedule, evaluate_schedule, objective_value, serial
 from milp_map.formulations import layerwise
-from milp_map.multi import ScheduleProblem
-from milp_map.schedule import (
-    ScheduleSolution,
-    check_schedule,
-    evaluate_schedule,
-    objective_value,
-    serial,
-)
+from milp_map.solvers import SolverSettings
 
 
 def reference_schedules(

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 
-from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import Option, Problem, active_bounds
-from milp_map.solution import Metrics, Solution
+from milp_map.core.problem import Option, Problem, active_bounds
+from milp_map.core.solution import Metrics, Solution
+from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
 
 
 def single_accelerator(problem: Problem, objective: str | None = None) -> list[Solution]:

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from milp_map.backends import SolverSettings, make_backend
-from milp_map.backends.base import Backend, Terms
-from milp_map.channels import Configuration, SplitProblem, SplitUnit, configurations
-from milp_map.evaluate import evaluate_split
-from milp_map.problem import FEASIBILITY_RTOL, active_bounds
-from milp_map.solution import Part, Solution, proven_solution
+from milp_map.core.problem import FEASIBILITY_RTOL, active_bounds
+from milp_map.core.solution import Part, Solution, proven_solution
+from milp_map.core.split import Configuration, SplitProblem, SplitUnit, configurations
+from milp_map.evaluation.evaluator import evaluate_split
+from milp_map.solvers import SolverSettings, make_backend
+from milp_map.solvers.base import Backend, Terms
 
 Selection = tuple[tuple[tuple[str, int], ...], ...]
 """Per unit, the chosen (accelerator, part option index) pairs: a solution's `choice`."""

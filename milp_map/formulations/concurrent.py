@@ -16,10 +16,10 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from milp_map.backends import SolverSettings
-from milp_map.backends.cpsat import STATUS_OF_CODE, configured_solver
-from milp_map.multi import ScheduleProblem, undominated_options
-from milp_map.schedule import Schedule, ScheduleSolution, retime, solution_of
+from milp_map.core.schedule import Schedule, ScheduleProblem, ScheduleSolution, undominated_options
+from milp_map.evaluation.timeline import retime, solution_of
+from milp_map.solvers import SolverSettings
+from milp_map.solvers.cpsat import STATUS_OF_CODE, configured_solver
 
 TICKS_PER_HORIZON = 1e9
 """The tick is the largest power of ten with at least this many ticks in the horizon (all jobs

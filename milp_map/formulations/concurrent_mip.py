@@ -9,12 +9,12 @@ from typing import Any
 
 import pulp
 
-from milp_map.backends import SolverSettings
-from milp_map.backends.mip import PulpBackend
+from milp_map.core.problem import FEASIBILITY_RTOL
+from milp_map.core.schedule import ScheduleProblem, ScheduleSolution, undominated_options
 from milp_map.errors import MilpMapError
-from milp_map.multi import ScheduleProblem, undominated_options
-from milp_map.problem import FEASIBILITY_RTOL
-from milp_map.schedule import ScheduleSolution, retime, solution_of
+from milp_map.evaluation.timeline import retime, solution_of
+from milp_map.solvers import SolverSettings
+from milp_map.solvers.mip import PulpBackend
 
 
 def solve(

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from milp_map.backends import SolverSettings, make_backend
-from milp_map.backends.base import Backend, Terms
-from milp_map.evaluate import evaluate_choice, mapping_of
-from milp_map.problem import FEASIBILITY_RTOL, Problem, active_bounds
-from milp_map.solution import Solution, proven_solution
+from milp_map.core.problem import FEASIBILITY_RTOL, Problem, active_bounds
+from milp_map.core.solution import Solution, proven_solution
+from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
+from milp_map.solvers import SolverSettings, make_backend
+from milp_map.solvers.base import Backend, Terms
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,68 @@
+"""`python -m milp_map.evaluate --mapping m.json --data D`: a mapping's measured top-1 beside its
+latency, energy and proxy (the measurement is milp_map/accuracy/mapped.py)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from milp_map.cli import common
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = common.new_parser(
+        "evaluate",
+        "Measure the top-1 accuracy of a mapped model (exported with each part quantised to its "
+        "accelerator's precision) next to its latency, energy and proxy.",
+    )
+    parser.add_argument("--mapping", required=True, metavar="FILE.json")
+    parser.add_argument("--data", required=True, metavar="D", help="mnist, digits or an .npz")
+    common.add_model(parser, None)
+    common.add_platform(parser, None)
+    parser.add_argument("--sensitivity", help="CSV of scores for the proxy (as for solve)")
+    parser.add_argument(
+        "--activations",
+        choices=("platform", "none"),
+        default="platform",
+        help="platform (default): quantise conv/gemm inputs too; none: weights only",
+    )
+    parser.add_argument("--batch-size", type=int, default=256)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    return common.run(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from milp_map.accuracy.mapped import measure_mapping_file
+    from milp_map.evaluation.report import format_si
+
+    measured = measure_mapping_file(
+        args.mapping,
+        args.data,
+        model=args.model,
+        platform=args.platform,
+        sensitivity=args.sensitivity,
+        activations=args.activations == "platform",
+        batch_size=args.batch_size,
+    )
+    problem = measured.checked.problem
+    metrics = measured.checked.evaluation.metrics
+    result, reference = measured.mapped, measured.reference
+    print(
+        f"mapping {args.mapping}: model {problem.graph.name} on {problem.platform.name}, "
+        f"{result.n_samples} test images of {measured.data}"
+    )
+    print(
+        f"top-1 {100 * result.top1:.2f}% (fp32 {100 * reference.top1:.2f}%, drop "
+        f"{measured.drop_pp:.2f} points), latency {format_si(metrics.latency_s, 's')}, energy "
+        f"{format_si(metrics.energy_j, 'J')}, proxy {metrics.accuracy_proxy:.4g} "
+        f"({problem.sensitivity.kind})"
+    )
+    return common.EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Exact dynamic programme for layer-wise mapping of a chain: a third method to cross-check.
+
+Units 0..U-1 in order, edges only between neighbours. The state is (option of the current
+unit, proxy spent so far on a grid of `resolution`); a step adds the option's cost and the
+transition from the previous unit's accelerator. Exact when every option's proxy is a
+multiple of the resolution (else the answer is reported `feasible`, not `optimal`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from milp_map.core.problem import Problem, active_bounds
+from milp_map.core.solution import Solution
+from milp_map.errors import MilpMapError
+from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
+
+MAX_PROXY_STEPS = 4096
+"""Budget grid cells at most; with a budget B the default resolution is B / MAX_PROXY_STEPS."""
+
+
+def solve(
+    problem: Problem,
+    objective: str | None = None,
+    bounds: Mapping[str, float] | None = None,
+    resolution: float | None = None,
+) -> Solution:
+    """Minimise latency or energy under an optional proxy budget on a chain of units."""
+    objective = objective or problem.objective
+    bounds = active_bounds(problem) if bounds is None else dict(bounds)
+    if set(bounds) - {"proxy"}:
+        raise MilpMapError(
+            "the chain DP handles a proxy budget only; use cpsat or highs for latency/energy bounds"
+        )
+    _check_chain(problem)
+    start = time.perf_counter()
+    budget = bounds.get("proxy")
+    steps, resolution, exact = _grid(problem, budget, resolution)
+    static = problem.static_power_w
+    units = problem.units
+
+    def option_cost(option) -> float:
+        if objective == "latency":
+            return option.latency_s
+        return option.energy_j + static * option.latency_s
+
+    def spent(option) -> int:
+        return 0 if budget is None else round(option.proxy / resolution)
+
+    inf = math.inf
+    value = np.full((len(units[0].options), steps + 1), inf)
+    for o, option in enumerate(units[0].options):
+        if spent(option) <= steps:
+            value[o, spent(option)] = option_cost(option)
+    choices: list[np.ndarray] = []
+    edges = {(e.src, e.dst): e for e in problem.edges}
+    for k in range(1, len(units)):
+        edge = edges.get((k - 1, k))
+        previous = units[k - 1].options
+        new = np.full((len(units[k].options), steps + 1), inf)
+        back = np.zeros((len(units[k].options), steps + 1), dtype=np.int32)
+        for o, option in enumerate(units[k].options):
+            shift = spent(option)
+            if shift > steps:
+                continue
+            # best predecessor for every proxy level, transition included
+            totals = np.full((len(previous), steps + 1 - shift), inf)
+            for p, before in enumerate(previous):
+                latency, energy = (0.0, 0.0)
+                if edge is not None:
+                    latency, energy = edge.costs.get(
+                        (before.accelerator, option.accelerator), (0.0, 0.0)
+                    )
+                crossing = latency if objective == "latency" else energy + static * latency
+                totals[p] = value[p, : steps + 1 - shift] + crossing
+            best = np.argmin(totals, axis=0)
+            new[o, shift:] = totals[best, np.arange(steps + 1 - shift)] + option_cost(option)
+            back[o, shift:] = best
+        value = new
+        choices.append(back)
+    flat = int(np.argmin(value))
+    o, level = divmod(flat, steps + 1)
+    elapsed = time.perf_counter() - start
+    if not math.isfinite(value[o, level]):
+        if exact:
+            return Solution("chain-dp", "infeasible", objective, solve_time_s=elapsed)
+        detail = f"no mapping within the budget on a proxy grid of {resolution:.3g}"
+        return Solution("chain-dp", "error", objective, solve_time_s=elapsed, detail=detail)
+    choice = [o]
+    for k in range(len(units) - 1, 0, -1):
+        previous_option = int(choices[k - 1][o, level])
+        level -= spent(units[k].options[o])
+        o = previous_option
+        choice.append(o)
+    choice.reverse()
+    metrics = evaluate_choice(problem, choice)
+    return Solution(
+        method="chain-dp",
+        status="optimal" if exact else "feasible",
+        objective=objective,
+        mapping=mapping_of(problem, choice),
+        metrics=metrics,
+        best_bound=metrics.value(objective) if exact else None,
+        solve_time_s=elapsed,
+        detail="" if exact else f"proxy discretised at {resolution:.3g}",
+        extra={"choice": tuple(choice)},
+    )
+
+
+def _check_chain(problem: Problem) -> None:
+    for edge in problem.edges:
+        if edge.dst != edge.src + 1:
+            raise MilpMapError(
+                f"the chain DP needs a chain of units; '{problem.units[edge.src].name}' -> "
+                f"'{problem.units[edge.dst].name}' skips ahead (use cpsat or highs)"
+            )
+
+
+def _grid(
+    problem: Problem, budget: float | None, resolution: float | None
+) -> tuple[int, float, bool]:
+    """(number of budget steps, resolution, whether every option's proxy is on the grid)."""
+    if budget is None:
+        return 0, 1.0, True
+    if resolution is None:
+        resolution = max(budget, problem.tolerance("proxy")) / MAX_PROXY_STEPS
+    steps = math.floor(budget / resolution + 1e-9)
+    exact = all(
+        abs(o.proxy / resolution - round(o.proxy / resolution))
+        <= 1e-9 * max(1.0, o.proxy / resolution)
+        for u in problem.units
+        for o in u.options
+    )
+    return steps, resolution, exact

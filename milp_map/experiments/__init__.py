@@ -1,0 +1,1 @@
+"""Many solves at once: the registry of mapping methods, the comparator, and sweeps."""

@@ -1,0 +1,1 @@
+"""Resumable sweeps over grids of mapping problems, on local processes or a Dask cluster."""

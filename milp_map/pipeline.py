@@ -1,0 +1,240 @@
+"""One solve, written once: solver policy, warm start, the exact model, and the reference
+mappings a solve is reported against.
+
+The command lines, the Python API, the comparator and sweep cells all solve through `solve`;
+`front` and `schedule` are its siblings for exact fronts and concurrent schedules, and
+`accuracy_budget` / `verify_accuracy` turn an allowed top-1 drop into a proxy budget and
+measure the answer against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from milp_map.accuracy import calibration
+from milp_map.accuracy.calibration import DropCheck
+from milp_map.baselines.manual import manual_mappings
+from milp_map.baselines.schedules import reference_schedules
+from milp_map.baselines.single import single_accelerator
+from milp_map.core.problem import Problem, active_bounds
+from milp_map.core.schedule import ScheduleProblem, ScheduleSolution
+from milp_map.core.solution import Front, Solution
+from milp_map.core.split import SplitProblem, Target, base_problem
+from milp_map.errors import MilpMapError
+from milp_map.evaluation.evaluator import violations
+from milp_map.exact.pareto import SolveFn, exact_front
+from milp_map.formulations import channel_split, concurrent, concurrent_mip, layerwise
+from milp_map.io.datasets import load_dataset
+from milp_map.io.models import is_shipped_model
+from milp_map.solvers import SolverSettings
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A solve's answer, the reference mappings it was warm-started from and is reported
+    against, and the solve function (for more solves on the same model, e.g. diagnosis)."""
+
+    solution: Solution
+    references: list[Solution]
+    solve_fn: SolveFn
+
+
+def solve(target: Target, solver: str = "auto", settings: SolverSettings | None = None) -> Solved:
+    """The proven optimum of `target` under its own objective and bounds."""
+    settings = settings or SolverSettings()
+    solver = resolve_solver(solver, _granularity(target), settings.time_limit_s)
+    hint, references = warm_start(target, solver, settings)
+    solve_fn = make_solve_fn(target, solver, settings)
+    solution = solve_fn(target.objective, active_bounds(target), hint)
+    return Solved(solution, references, solve_fn)
+
+
+def front(
+    target: Target,
+    quantities: tuple[str, str],
+    solver: str = "auto",
+    settings: SolverSettings | None = None,
+    *,
+    points: int | None = None,
+    method: str = "auto",
+    progress: bool = True,
+) -> tuple[Front, list[Solution], SolveFn]:
+    """The exact front of two quantities, the reference mappings (to draw beside it) and the
+    solve function the sweep used."""
+    settings = settings or SolverSettings()
+    solver = resolve_solver(solver, _granularity(target), settings.time_limit_s)
+    _, references = warm_start(target, solver, settings)
+    solve_fn = make_solve_fn(target, solver, settings)
+    found = exact_front(target, solve_fn, quantities, points, progress, method=method)
+    return found, references, solve_fn
+
+
+def schedule(
+    problem: ScheduleProblem, solver: str = "auto", settings: SolverSettings | None = None
+) -> tuple[ScheduleSolution, list[ScheduleSolution]]:
+    """The concurrent schedule (CP-SAT, hinted with the best serial reference, or the MILP)
+    and the serial reference schedules it is reported against."""
+    settings = settings or SolverSettings()
+    solver = "cpsat" if solver == "auto" else solver
+    references = reference_schedules(problem, settings)
+    valid = [r for r in references if not r.extra["violations"]]
+    hint = min(valid, key=lambda r: r.objective_value).schedule if valid else None  # type: ignore[arg-type,return-value]
+    if solver == "cpsat":
+        return concurrent.solve(problem, settings, hint), references
+    return concurrent_mip.solve(problem, solver, settings), references
+
+
+# ----------------------------------------------------------------------------- the steps
+
+
+def resolve_solver(solver: str, granularity: str, time_limit_s: float | None = None) -> str:
+    """`auto`: HiGHS proves 1,000-5,000-layer layer-wise instances in seconds where CP-SAT
+    stalls at a few % gap; CP-SAT is faster on fine channel splits and their fronts, and is
+    used whenever a time limit is set (a time-limited HiGHS 1.16 solve has spun for minutes)."""
+    if solver != "auto":
+        return solver
+    if granularity == "channel" or time_limit_s is not None:
+        return "cpsat"
+    return "highs"
+
+
+def warm_start(target: Target, solver: str, settings: SolverSettings) -> tuple[Any, list[Solution]]:
+    """(hint, reference mappings) a solve starts from: the best reference mapping within the
+    bounds (single-accelerator, ODiMO's manual ones); for channel splits, the layer-wise
+    optimum (solved here, and added to the references)."""
+    problem = base_problem(target)
+    references = _distinct(manual_mappings(problem) + single_accelerator(problem))
+    hint = _best_feasible_choice(problem, references)
+    if isinstance(target, SplitProblem):
+        layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
+        if layer_optimum.metrics is not None:
+            hint = layer_optimum.extra["choice"]
+            references.append(dataclasses.replace(layer_optimum, method="layer-wise optimum"))
+        hint = channel_split.selection_from_layerwise(target, hint) if hint else None
+    return hint, references
+
+
+def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
+    """solve(objective, bounds, hint) for the layer-wise or the channel-split model."""
+    if isinstance(target, SplitProblem):
+        return lambda objective, bounds, hint: channel_split.solve(
+            target, solver, settings, objective, bounds, hint
+        )
+    return lambda objective, bounds, hint: layerwise.solve(
+        target, solver, settings, objective, bounds, hint
+    )
+
+
+def explain_infeasible(target: Target, solve_fn: SolveFn) -> str:
+    """Which bound cannot be met, and the best value reachable under the other bounds."""
+    bounds = active_bounds(target)
+    reasons = []
+    for quantity, bound in bounds.items():
+        others = {q: b for q, b in bounds.items() if q != quantity}
+        best = solve_fn(quantity, others, None)
+        if best.status == "infeasible" and others:
+            # the other bounds clash among themselves: report this one on its own
+            others = {}
+            best = solve_fn(quantity, others, None)
+        if best.status == "optimal" and best.objective_value > bound + target.tolerance(quantity):
+            flag = _FLAGS[quantity]
+            reasons.append(
+                f"{flag} {bound:.6g} is unreachable: the lowest {quantity} "
+                f"{'under the other bounds ' if others else ''}is {best.objective_value:.6g}"
+            )
+    if not reasons:
+        return "the bounds " + ", ".join(_FLAGS[q] for q in bounds) + " cannot hold together"
+    return "; ".join(reasons)
+
+
+_FLAGS = {"latency": "--max-latency", "energy": "--max-energy", "proxy": "proxy budget"}
+
+
+def _granularity(target: Target) -> str:
+    return "channel" if isinstance(target, SplitProblem) else "layer"
+
+
+def _best_feasible_choice(problem: Problem, references: list[Solution]) -> tuple[int, ...] | None:
+    feasible = [r for r in references if not _violates(problem, r)]
+    if not feasible:
+        return None
+    return min(feasible, key=lambda r: r.objective_value).extra["choice"]  # type: ignore[arg-type,return-value]
+
+
+def _distinct(solutions: list[Solution]) -> list[Solution]:
+    """Drop reference mappings identical to an earlier one (ODiMO's names come first)."""
+    seen, kept = set(), []
+    for solution in solutions:
+        key = solution.extra.get("choice")
+        if key not in seen:
+            seen.add(key)
+            kept.append(solution)
+    return kept
+
+
+def _violates(problem: Problem, solution: Solution) -> bool:
+    return solution.metrics is None or bool(violations(problem, solution.metrics))
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+def accuracy_budget(
+    model: str,
+    platform: str,
+    max_drop_pp: float,
+    *,
+    sensitivity: str | None = None,
+    granularity: str = "layer",
+    data: str = calibration.DEFAULT_DATA,
+) -> float:
+    """The proxy budget whose calibrated top-1 drop on `data` is at most `max_drop_pp`
+    points (shipped real models only: their calibration is measured)."""
+    if not is_shipped_model(model):
+        raise MilpMapError(
+            f"--max-accuracy-drop needs a shipped real model with a measured calibration "
+            f"(e.g. mnist_resnet), not '{model}'; use --max-proxy-fraction"
+        )
+    load_dataset(data)  # fail before solving if the data cannot be read (cached)
+    return calibration.proxy_budget_for_drop(
+        model, platform, max_drop_pp, sensitivity, granularity, data=data
+    )
+
+
+def verify_accuracy(
+    model: str,
+    platform: str,
+    target: Target,
+    solution: Solution,
+    max_drop_pp: float,
+    *,
+    sensitivity: str | None = None,
+    data: str = calibration.DEFAULT_DATA,
+) -> DropCheck:
+    """Export the solution's mapping, measure it on the held-out half of `data` and compare
+    its drop with `max_drop_pp` (and with what the calibration predicted)."""
+    assert solution.mapping is not None
+    fit = calibration.load_calibration(model, platform, data=data, sensitivity=sensitivity)
+    return calibration.verify_drop(
+        base_problem(target),
+        solution.mapping,
+        max_drop_pp,
+        data=data,
+        calibration=fit,
+        proxy=solution.metrics.accuracy_proxy if solution.metrics else None,
+    )
+
+
+def accuracy_entry(check: DropCheck, data: str) -> dict[str, Any]:
+    """The `accuracy` object of a result file."""
+    return {
+        "data": data,
+        "top1": check.top1,
+        "reference_top1": check.reference_top1,
+        "drop_pp": check.drop_pp,
+        "max_drop_pp": check.max_drop_pp,
+        "predicted_drop_pp": check.predicted_pp,
+        "exceeded": check.exceeded,
+    }
