@@ -10,16 +10,18 @@ measured and charged to the reported bound, and every answer is re-timed exactly
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ortools.sat.python import cp_model
 
 from milp_map.core.schedule import Schedule, ScheduleProblem, ScheduleSolution, undominated_options
 from milp_map.evaluation.timeline import retime, solution_of
-from milp_map.solvers import SolverSettings
-from milp_map.solvers.cpsat import STATUS_OF_CODE, configured_solver
+from milp_map.solvers import SolverSettings, make_backend
+from milp_map.solvers.base import SCHEDULING
+
+if TYPE_CHECKING:
+    from milp_map.solvers.cpsat import CpSatBackend
 
 TICKS_PER_HORIZON = 1e9
 """The tick is the largest power of ten with at least this many ticks in the horizon (all jobs
@@ -83,9 +85,9 @@ class ConcurrentModel:
     """Largest gap, natural units, between any schedule's model objective and true objective."""
 
 
-def build(problem: ScheduleProblem, grid: TimeGrid) -> ConcurrentModel:
-    """Variables, constraints and objective of the concurrent schedule."""
-    model = cp_model.CpModel()
+def build(problem: ScheduleProblem, grid: TimeGrid, model: cp_model.CpModel) -> ConcurrentModel:
+    """Variables, constraints and objective of the concurrent schedule, on a native CP-SAT model
+    (the backend's scheduling capability: intervals and no-overlap)."""
     jobs, ticks = problem.jobs, grid.ticks
     keep = undominated_options(problem)
     horizon = sum(
@@ -180,26 +182,30 @@ def solve(
     """Build, solve and read back: the schedule re-timed in seconds, the bound made valid."""
     settings = settings or SolverSettings()
     grid = time_grid(problem)
-    cm = build(problem, grid)
+    backend = cast("CpSatBackend", make_backend("cpsat", needs=frozenset({SCHEDULING})))
+    cm = build(problem, grid, backend.model)
     if hint is not None:
         _hint(cm, hint)
-    solver = configured_solver(settings)
-    began = time.perf_counter()
-    code = solver.solve(cm.model)
-    elapsed = time.perf_counter() - began
-    status = STATUS_OF_CODE.get(code, "error")
+    result = backend.solve_native(settings)
     extra = {"tick_s": grid.tick_s, "rounding_s": grid.error_s}
-    detail = solver.status_name(code)
-    if status not in ("optimal", "feasible"):
+    if result.values is None:
         return ScheduleSolution(
-            "cpsat", status, problem.objective, solve_time_s=elapsed, detail=detail, extra=extra
+            "cpsat",
+            result.status,
+            problem.objective,
+            solve_time_s=result.solve_time_s,
+            detail=result.detail,
+            extra=extra,
         )
-    choice = [max(row, key=lambda o, row=row: solver.value(row[o])) for row in cm.x]
-    starts = [solver.value(s) * grid.tick_s for s in cm.start]
-    slowed = [j in cm.slowed and bool(solver.value(cm.slowed[j])) for j in range(len(choice))]
+    values = result.values
+    choice = [max(row, key=lambda o, row=row: values[row[o]]) for row in cm.x]
+    starts = [values[s] * grid.tick_s for s in cm.start]
+    slowed = [j in cm.slowed and bool(values[cm.slowed[j]]) for j in range(len(choice))]
     schedule = retime(problem, choice, starts, slowed)
-    bound = solver.best_objective_bound * cm.objective_unit - cm.objective_error
-    return solution_of(problem, "cpsat", status, schedule, bound, elapsed, detail, extra)
+    bound = result.bound * cm.objective_unit - cm.objective_error
+    return solution_of(
+        problem, "cpsat", result.status, schedule, bound, result.solve_time_s, result.detail, extra
+    )
 
 
 # ----------------------------------------------------------------------------- pieces

@@ -5,33 +5,35 @@ one order variable per pair of jobs that may share an accelerator. No contention
 
 from __future__ import annotations
 
-from typing import Any
-
-import pulp
+from dataclasses import dataclass
+from typing import Any, cast
 
 from milp_map.core.problem import FEASIBILITY_RTOL
 from milp_map.core.schedule import ScheduleProblem, ScheduleSolution, undominated_options
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.timeline import retime, solution_of
-from milp_map.solvers import SolverSettings
-from milp_map.solvers.mip import PulpBackend
+from milp_map.solvers import SolverSettings, make_backend
+from milp_map.solvers.base import CONTINUOUS, Backend, ContinuousBackend
 
 
-def solve(
-    problem: ScheduleProblem, solver: str = "highs", settings: SolverSettings | None = None
-) -> ScheduleSolution:
-    """Build, solve and read back; times are fractions of the horizon H (big-M = 1)."""
-    if problem.contention:
-        raise MilpMapError("the MILP schedule model has no contention; use cpsat")
-    settings = settings or SolverSettings()
-    backend = PulpBackend(solver)
+@dataclass(frozen=True)
+class ScheduleMip:
+    """Handles to the variables, and the objective's natural units per model unit."""
+
+    x: list[dict[int, Any]]
+    start: list[Any]
+    objective_scale: float
+
+
+def build(problem: ScheduleProblem, backend: ContinuousBackend) -> ScheduleMip:
+    """Variables, constraints and objective; times are fractions of the horizon H (big-M = 1)."""
     jobs = problem.jobs
     horizon = problem.horizon_s
     keep = undominated_options(problem)
 
     # variables: option choice x, start s (fraction of H), pair y on costly edges, order z
     x = [{o: backend.binary(f"x_{j}_{o}") for o in keep[j]} for j in range(len(jobs))]
-    s = [_continuous(backend, f"s_{j}") for j in range(len(jobs))]
+    s = [_time(backend, f"s_{j}") for j in range(len(jobs))]
     duration = [
         [(var, jobs[j].options[o].latency_s / horizon) for o, var in x[j].items()]
         for j in range(len(jobs))
@@ -88,8 +90,8 @@ def solve(
                 )
 
     # completion per network, makespan; deadlines, budgets, switch limits, bounds
-    completion = [_continuous(backend, f"c_{n}") for n in range(len(problem.networks))]
-    makespan = _continuous(backend, "makespan")
+    completion = [_time(backend, f"c_{n}") for n in range(len(problem.networks))]
+    makespan = _time(backend, "makespan")
     for n, members in enumerate(problem.jobs_of):
         for j in members:
             backend.add_at_most([(s[j], 1.0), *duration[j], (completion[n], -1.0)], 0.0)
@@ -129,33 +131,40 @@ def solve(
         terms += [(v, (1 - w) * c) for v, c in energy]
         scale = 1.0
     backend.minimize(terms)
+    return ScheduleMip(x, s, scale)
 
-    # solve and read back: options, starts in seconds, re-timed exactly
+
+def solve(
+    problem: ScheduleProblem, solver: str = "highs", settings: SolverSettings | None = None
+) -> ScheduleSolution:
+    """Build, solve and read back: options, starts in seconds, the schedule re-timed exactly."""
+    if problem.contention:
+        raise MilpMapError("the MILP schedule model has no contention; use cpsat")
+    settings = settings or SolverSettings()
+    backend = cast("ContinuousBackend", make_backend(solver, needs=frozenset({CONTINUOUS})))
+    model = build(problem, backend)
     result = backend.solve(settings)
     if result.values is None:
         return ScheduleSolution(
             solver,
             result.status,
-            objective,
+            problem.objective,
             solve_time_s=result.solve_time_s,
             detail=result.detail,
         )
     values = result.values
-    choice = [max(row, key=lambda o, row=row: values[row[o]]) for row in x]
-    starts = [values[v] * horizon for v in s]
+    choice = [max(row, key=lambda o, row=row: values[row[o]]) for row in model.x]
+    starts = [values[v] * problem.horizon_s for v in model.start]
     schedule = retime(problem, choice, starts)
-    bound = None if result.bound is None else result.bound * scale
+    bound = None if result.bound is None else result.bound * model.objective_scale
     return solution_of(
         problem, solver, result.status, schedule, bound, result.solve_time_s, result.detail
     )
 
 
-def _continuous(backend: PulpBackend, name: str) -> Any:
+def _time(backend: ContinuousBackend, name: str) -> Any:
     """A time in [0, 1] (a fraction of the horizon)."""
-    name = f"{name}_t"
-    if hasattr(backend.problem, "add_variable"):
-        return backend.problem.add_variable(name, lowBound=0.0, upBound=1.0)
-    return pulp.LpVariable(name, lowBound=0.0, upBound=1.0)
+    return backend.continuous(f"{name}_t", 0.0, 1.0)
 
 
 def _on(
@@ -172,7 +181,9 @@ def _on(
 
 
 def _switch_limits(
-    problem: ScheduleProblem, backend: PulpBackend, on: list[dict[str, list[tuple[Any, float]]]]
+    problem: ScheduleProblem,
+    backend: Backend,
+    on: list[dict[str, list[tuple[Any, float]]]],
 ) -> None:
     """cross[e] >= on[src,a] - on[dst,a] for every a; sum per network <= K."""
     crossings: list[list[tuple[Any, float]]] = [[] for _ in problem.networks]

@@ -39,10 +39,32 @@ class SolveResult:
     """Ctrl-C stopped the search; what came back is the best found so far."""
 
 
+LINEAR = "linear"
+"""Booleans, exactly-one, linear rows and a linear objective: every backend, every mapping model."""
+CONTINUOUS = "continuous"
+"""Continuous variables in [low, high] (`Backend.continuous`): the MILP backends."""
+SCHEDULING = "scheduling"
+"""A native model with integer times, optional intervals, no-overlap and enforced rows
+(`CpSatBackend.model`, solved by `solve_native`): CP-SAT."""
+
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    "cpsat": frozenset({LINEAR, SCHEDULING}),
+    "highs": frozenset({LINEAR, CONTINUOUS}),
+    "cbc": frozenset({LINEAR, CONTINUOUS}),
+}
+"""What each backend declares it can model."""
+
+
 class Backend(Protocol):
-    """A model under construction. Coefficients of cost rows are normalised floats (~<= 1)."""
+    """A model under construction. Coefficients of cost rows are normalised floats (~<= 1).
+
+    `capabilities` declares what a backend offers beyond LINEAR; a formulation asks
+    `make_backend` for what it needs and gets a one-line error from a backend without it.
+    """
 
     name: str
+    capabilities: frozenset[str]
 
     def binary(self, name: str) -> Any: ...
 
@@ -71,6 +93,14 @@ class Backend(Protocol):
     def hint(self, values: dict[Any, int]) -> None: ...
 
     def solve(self, settings: SolverSettings) -> SolveResult: ...
+
+
+class ContinuousBackend(Backend, Protocol):
+    """A backend with the CONTINUOUS capability."""
+
+    def continuous(self, name: str, low: float, high: float) -> Any:
+        """A continuous variable in [low, high], named `name` as given (keep it unique)."""
+        ...
 
 
 WATCHDOG_GRACE_S = 2.0

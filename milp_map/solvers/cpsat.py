@@ -9,6 +9,7 @@ lowered by it so it stays valid.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from milp_map.solvers.base import SolveResult, SolverSettings, Terms
+from milp_map.solvers.base import CAPABILITIES, SolveResult, SolverSettings, Terms
 
 RESOLUTION = 1e-7
 """Relative resolution of CP-SAT's integer costs, as a fraction of the worst-case total.
@@ -36,7 +37,11 @@ STATUS_OF_CODE = {
 
 
 class CpSatBackend:
+    """Linear models through the Backend calls; scheduling models built on `model` directly
+    (intervals, no-overlap, enforced rows) and solved by `solve_native`."""
+
     name = "cpsat"
+    capabilities = CAPABILITIES["cpsat"]
 
     def __init__(self, max_active_terms: int) -> None:
         self.model = cp_model.CpModel()
@@ -77,6 +82,19 @@ class CpSatBackend:
             self.model.add_hint(var, value)
 
     def solve(self, settings: SolverSettings) -> SolveResult:
+        native = self.solve_native(settings)
+        if native.values is None:
+            return native
+        rounding = self.active / 2.0
+        assert native.objective is not None and native.bound is not None
+        return dataclasses.replace(
+            native,
+            objective=native.objective / self.scale + self._constant,
+            bound=(native.bound - rounding) / self.scale + self._constant,
+        )
+
+    def solve_native(self, settings: SolverSettings) -> SolveResult:
+        """Solve `model` as built; objective and bound in the model's own integer units."""
         solver = configured_solver(settings)
         start = time.perf_counter()
         code = solver.solve(self.model)  # CP-SAT stops itself on Ctrl-C (catch_sigint_signal)
@@ -87,14 +105,11 @@ class CpSatBackend:
             return SolveResult(
                 status, None, None, None, elapsed, solver.status_name(code), interrupted
             )
-        rounding = self.active / 2.0
-        objective = solver.objective_value / self.scale + self._constant
-        bound = (solver.best_objective_bound - rounding) / self.scale + self._constant
         return SolveResult(
             status,
             _AllValues(solver),
-            objective,
-            bound,
+            solver.objective_value,
+            solver.best_objective_bound,
             elapsed,
             solver.status_name(code),
             interrupted,

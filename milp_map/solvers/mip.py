@@ -19,7 +19,14 @@ import highspy
 import pulp
 
 from milp_map.errors import MilpMapError
-from milp_map.solvers.base import WATCHDOG_GRACE_S, CtrlC, SolveResult, SolverSettings, Terms
+from milp_map.solvers.base import (
+    CAPABILITIES,
+    WATCHDOG_GRACE_S,
+    CtrlC,
+    SolveResult,
+    SolverSettings,
+    Terms,
+)
 
 DEFAULT_REL_GAP = 1e-7
 """HiGHS and CBC stop at 1e-4 by default; proving optimality needs a far smaller gap."""
@@ -34,10 +41,13 @@ tolerance and be treated as ties; the objective is multiplied by this before sol
 
 
 class PulpBackend:
+    """A PuLP model solved by HiGHS (in-process) or CBC; it also takes continuous variables."""
+
     def __init__(self, solver: str) -> None:
         if solver not in ("highs", "cbc"):
             raise MilpMapError(f"unknown MILP solver '{solver}'; choose highs or cbc")
         self.name = solver
+        self.capabilities = CAPABILITIES[solver]
         self.problem = pulp.LpProblem("milp_map", pulp.LpMinimize)
         self._count = 0
         self._constant = 0.0
@@ -49,9 +59,15 @@ class PulpBackend:
     def implied_binary(self, name: str) -> Any:
         return self._variable(name, lowBound=0.0, upBound=1.0)
 
+    def continuous(self, name: str, low: float, high: float) -> Any:
+        """A continuous variable in [low, high], named `name` as given (keep it unique)."""
+        return self._new(name, lowBound=low, upBound=high)
+
     def _variable(self, name: str, **kwargs: Any) -> Any:
+        return self._new(self._unique(name), **kwargs)
+
+    def _new(self, name: str, **kwargs: Any) -> Any:
         """PuLP 3.3+ and 4 attach variables to the problem; older PuLP builds them freely."""
-        name = self._unique(name)
         if hasattr(self.problem, "add_variable"):
             return self.problem.add_variable(name, **kwargs)
         return pulp.LpVariable(name, **kwargs)
