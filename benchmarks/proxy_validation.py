@@ -3,10 +3,10 @@
 Samples diverse mappings of the shipped real model on DIANA (proven optima at several proxy
 budgets, layer-wise and channel-split, under the Hessian and the data-free proxy; ODiMO's
 manual mappings and single-accelerator mappings; random layer-wise mappings; random channel
-splits with random channel indices), exports each one quantised (milp_map.export) and measures
-its top-1 with onnxruntime on the test split. Prints the Spearman rank correlation between
-proxy and measured drop for both proxies, and proxy vs accuracy of the optimal mappings at
-three budgets.
+splits with random channel indices), exports each one quantised (milp_map.accuracy.export)
+and measures its top-1 with onnxruntime on the test split. Prints the Spearman rank
+correlation between proxy and measured drop for both proxies, and proxy vs accuracy of the
+optimal mappings at three budgets.
 
     python benchmarks/proxy_validation.py [--hessian scores.csv] [--activations none]
 

@@ -142,7 +142,8 @@ def test_real_model_points_are_measured_and_verified() -> None:
 )
 def test_shipped_calibration_matches_the_shipped_model_and_scores() -> None:
     """Retraining the model or recomputing its scores needs a refit: `python -c "from
-    milp_map.calibration import load_calibration as f; f('mnist_resnet', 'diana', refit=True)"`."""
+    milp_map.accuracy.calibration import load_calibration as f;
+    f('mnist_resnet', 'diana', refit=True)"`."""
     fit = calibration.read_calibration(calibration.calibration_path("mnist_resnet", "diana"))
     assert calibration.is_current(fit)
     for granularity in calibration.GRANULARITIES:

@@ -1,4 +1,4 @@
-"""milp_map.graph: ONNX -> layer DAG on tiny hand-built models.
+"""milp_map.io.onnx: ONNX -> layer DAG on tiny hand-built models.
 
 Numbers that could hide a convention mistake (weight layout, element counts) are checked
 against onnxruntime running the same model rather than against hard-coded values.

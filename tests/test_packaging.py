@@ -21,8 +21,7 @@ def _config() -> dict:
 def test_every_importable_folder_is_a_listed_package() -> None:
     listed = set(_config()["tool"]["setuptools"]["packages"])
     code = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for p in (ROOT / "milp_map").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "milp_map").rglob("__init__.py")
     }
     data = {
         "milp_map.data" + "".join(f".{part}" for part in d.relative_to(ROOT / "data").parts)

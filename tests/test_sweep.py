@@ -273,10 +273,6 @@ def test_dask_executors_need_dask(
 
 
 def test_baselines_run_through_the_comparator_and_never_beat_the_optimum(tmp_path: Path) -> None:
-    from milp_map.experiments.sweep.grid import known_methods
-
-    if "greedy-per-proxy" not in known_methods():
-        pytest.skip("milp_map.compare is not installed")
     grid = _grid(tmp_path, SMALL_GRID + "methods: [exact, greedy-per-proxy, single]\n")
     assert main([str(grid), "--out", str(tmp_path / "out"), "--jobs", "0", "--quiet"]) == 0
     table = read_table(tmp_path / "out" / "results.csv")

@@ -8,7 +8,7 @@ is trained and then folded into the conv weights and biases before export.
 
     python benchmarks/data_prep/train_mnist.py            # writes data/models/mnist_resnet.*
 
-Fixed seed, the fixed split of milp_map.datasets, two CPU threads: a few minutes. The test
+Fixed seed, the fixed split of milp_map.io.datasets, two CPU threads: a few minutes. The test
 accuracy in the JSON is measured on the exported file with onnxruntime.
 """
 

@@ -4,7 +4,7 @@ Downstream of check (which validates the mapping) and upstream of accuracy (whic
 result). The network is rewritten so it computes what the mapped SoC would compute:
 
 * every conv / gemm part gets its weights quantised to its accelerator's precision with the
-  quantizers the proxy uses (milp_map/quantize.py: the layer quantised as a whole, then the
+  quantizers the proxy uses (milp_map/core/quantize.py: the layer quantised as a whole, then the
   part's output channels taken), stored as fp32 initializers ("pre-quantised weights");
 * a split layer becomes one Conv/Gemm/MatMul per accelerator over its assigned output channels,
   a Concat of the parts, and a Gather restoring the original channel order (omitted when the

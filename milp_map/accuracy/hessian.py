@@ -52,7 +52,7 @@ class LayerWeight:
     tensor: str
     out_axis: int
     weight: np.ndarray
-    """As milp_map.graph reads it (output channels first): what the quantizers see."""
+    """As milp_map.io.onnx reads it (output channels first): what the quantizers see."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Why: HAWQ-style sensitivities need second derivatives of the loss with respect to each layer's
 weights; onnxruntime gives none. This small interpreter covers the ops the zoo and the shipped
 models use (Conv, Gemm, MatMul, BatchNormalization, activations, Add/Sub/Mul/Div, pools,
-Concat, Flatten/Reshape, Softmax) and names nodes as milp_map.graph does, so layer names match.
+Concat, Flatten/Reshape, Softmax) and names nodes as milp_map.io.onnx does, so layer names match.
 Torch is the optional extra `milp_map[torch]`; importing this module without it raises
 MilpMapError.
 """
@@ -170,7 +170,7 @@ class OnnxModule(torch.nn.Module):
         }
 
     def node_by_name(self, name: str) -> onnx.NodeProto:
-        """The node milp_map.graph calls `name`."""
+        """The node milp_map.io.onnx calls `name`."""
         try:
             return self.nodes[self.names.index(name)]
         except ValueError:

@@ -3,8 +3,8 @@
 Searches (greedy repair, random search, NSGA-II, gradient) score thousands of candidate
 mappings, so `CostTables` gathers a Problem's option and transition costs into numpy arrays
 and scores a batch of mappings (one option index per unit) at once. That is a search aid only:
-every mapping a baseline returns is re-scored by `milp_map.evaluate`, the single source of
-truth, and tests check the two agree.
+every mapping a baseline returns is re-scored by `milp_map.evaluation.evaluator`, the single
+source of truth, and tests check the two agree.
 """
 
 from __future__ import annotations

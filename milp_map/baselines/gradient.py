@@ -20,8 +20,8 @@ exact formulations use, so its gap to the proven optimum measures the search alo
 - Bounds on quantities outside the loss (e.g. the proxy budget in a latency-energy front)
   enter as hinge penalties (ODiMO has none: it only sweeps lambda).
 
-Every discretised mapping is scored by `milp_map.evaluate`; the best one within the bounds
-is returned (status "feasible"), and in front mode the non-dominated ones.
+Every discretised mapping is scored by `milp_map.evaluation.evaluator`; the best one within the
+bounds is returned (status "feasible"), and in front mode the non-dominated ones.
 """
 
 from __future__ import annotations

@@ -335,7 +335,6 @@ def _check_methods(path: Path, spec: GridSpec) -> None:
             raise MilpMapError(
                 f"{path}: field 'methods[{i}].name': unknown method '{name}'; known: "
                 f"{', '.join(known)}"
-                + ("" if len(known) > 1 else " (milp_map.compare, the baselines, is absent)")
             )
 
 
