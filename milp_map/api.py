@@ -8,26 +8,32 @@ the problem (`milp_map.io.problems.load_problem`) and hands it to one service:
     front = milp_map.pareto_front("mobilenet_v1", "rockpi-n10")   # a Front
     table = milp_map.compare("resnet20", "diana").to_frame()      # every method, one row each
 
-Without a proxy bound a problem gets half of the achievable proxy range as budget, as
-`python -m milp_map.solve` does (`max_proxy_fraction=1` removes the budget).
+The problem keywords (`ProblemOptions`) are the same for all three. Without a proxy bound a
+problem gets half of the achievable proxy range as budget, as `python -m milp_map.solve`
+does (`max_proxy_fraction=1` removes the budget).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from milp_map import pipeline
 from milp_map.core.graph import LayerGraph
 from milp_map.core.platform import Platform
 from milp_map.core.solution import Front, Solution
 from milp_map.core.split import Target
-from milp_map.defaults import DEFAULT_GROUP_SIZE, DEFAULT_PLATFORM, DEFAULT_PROXY_FRACTION
+from milp_map.defaults import DEFAULT_PLATFORM, DEFAULT_PROXY_FRACTION
 from milp_map.experiments.compare import Comparison
 from milp_map.experiments.compare import compare as compare_methods
 from milp_map.experiments.methods import RunSettings
 from milp_map.io.problems import load_problem
 from milp_map.solvers import SolverSettings
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Model = str | Path | LayerGraph
 """A zoo or shipped model name, an .onnx path, or a LayerGraph."""
@@ -35,45 +41,41 @@ PlatformLike = str | Path | Platform
 """A preset name, a platform YAML path, or a Platform."""
 
 
+class ProblemOptions(TypedDict, total=False):
+    """The problem's keywords, as `load_problem` takes them."""
+
+    objective: str
+    """latency (default) or energy."""
+    granularity: str
+    """layer (default), or channel: output channels split in multiples of `group_size`."""
+    group_size: int
+    max_latency_s: float | None
+    max_energy_j: float | None
+    max_proxy: float | None
+    max_proxy_fraction: float | None
+    sensitivity: str | Path | None
+    """A score CSV; default the shipped scores, else data-free ones."""
+    groups: str | Path | None
+    """A CSV of layers mapped as one unit."""
+
+
 def solve_mapping(
     model: Model,
     platform: PlatformLike = DEFAULT_PLATFORM,
     *,
-    objective: str = "latency",
-    granularity: str = "layer",
-    group_size: int = DEFAULT_GROUP_SIZE,
-    max_latency_s: float | None = None,
-    max_energy_j: float | None = None,
-    max_proxy: float | None = None,
-    max_proxy_fraction: float | None = None,
-    sensitivity: str | Path | None = None,
-    groups: str | Path | None = None,
     solver: str = "auto",
     time_limit_s: float | None = None,
     gap: float | None = None,
     threads: int = 1,
     seed: int = 0,
+    **problem: Unpack[ProblemOptions],
 ) -> Solution:
-    """The proven min-`objective` mapping (latency or energy) under the bounds.
+    """The proven min-`objective` mapping under the bounds.
 
-    `granularity="channel"` splits layers' output channels in multiples of `group_size`
-    across accelerators. The Solution's `status` says what is proven ("optimal", or
-    "feasible" with a gap after `time_limit_s` / `gap`, or "infeasible").
+    The Solution's `status` says what is proven: "optimal", "feasible" (a mapping with a gap,
+    after `time_limit_s` or `gap`) or "infeasible".
     """
-    target = _target(
-        model,
-        platform,
-        sweeps_proxy=False,
-        objective=objective,
-        granularity=granularity,
-        group_size=group_size,
-        max_latency_s=max_latency_s,
-        max_energy_j=max_energy_j,
-        max_proxy=max_proxy,
-        max_proxy_fraction=max_proxy_fraction,
-        sensitivity=sensitivity,
-        groups=groups,
-    )
+    target = _target(model, platform, problem, sweeps_proxy=False)
     settings = SolverSettings(time_limit_s=time_limit_s, rel_gap=gap, threads=threads, seed=seed)
     return pipeline.solve(target, solver, settings).solution
 
@@ -83,14 +85,6 @@ def pareto_front(
     platform: PlatformLike = DEFAULT_PLATFORM,
     quantities: tuple[str, str] = ("latency", "energy"),
     *,
-    granularity: str = "layer",
-    group_size: int = DEFAULT_GROUP_SIZE,
-    max_latency_s: float | None = None,
-    max_energy_j: float | None = None,
-    max_proxy: float | None = None,
-    max_proxy_fraction: float | None = None,
-    sensitivity: str | Path | None = None,
-    groups: str | Path | None = None,
     solver: str = "auto",
     points: int | None = None,
     method: str = "auto",
@@ -98,6 +92,7 @@ def pareto_front(
     threads: int = 1,
     seed: int = 0,
     progress: bool = False,
+    **problem: Unpack[ProblemOptions],
 ) -> Front:
     """The exact non-dominated front of two of latency, energy and proxy.
 
@@ -105,27 +100,15 @@ def pareto_front(
     of proven optima (`method="epsilon-constraint"` forces the sweep); `points` thins what
     is returned. A front over the proxy has no default proxy budget.
     """
-    target = _target(
-        model,
-        platform,
-        sweeps_proxy="proxy" in quantities,
-        granularity=granularity,
-        group_size=group_size,
-        max_latency_s=max_latency_s,
-        max_energy_j=max_energy_j,
-        max_proxy=max_proxy,
-        max_proxy_fraction=max_proxy_fraction,
-        sensitivity=sensitivity,
-        groups=groups,
-    )
+    target = _target(model, platform, problem, sweeps_proxy="proxy" in quantities)
     settings = SolverSettings(time_limit_s=time_limit_s, threads=threads, seed=seed)
     found, _, _ = pipeline.front(
         target,
-        tuple(quantities),
+        (quantities[0], quantities[1]),
         solver,
         settings,
         points=points,
-        method=method,  # type: ignore[arg-type]
+        method=method,
         progress=progress,
     )
     return found
@@ -136,48 +119,31 @@ def compare(
     platform: PlatformLike = DEFAULT_PLATFORM,
     *,
     methods: Sequence[str] | None = None,
-    objective: str = "latency",
-    granularity: str = "layer",
-    group_size: int = DEFAULT_GROUP_SIZE,
-    max_latency_s: float | None = None,
-    max_energy_j: float | None = None,
-    max_proxy: float | None = None,
-    max_proxy_fraction: float | None = None,
-    sensitivity: str | Path | None = None,
-    groups: str | Path | None = None,
     front: tuple[str, str] | None = None,
     jobs: int = 1,
     progress: bool = False,
-    **settings: object,
+    settings: RunSettings | None = None,
+    **problem: Unpack[ProblemOptions],
 ) -> Comparison:
     """Every applicable mapping method (or `methods`) on the same problem, against the proven
     optimum; with `front`, also each method's front against the exact one (hypervolume).
 
-    `settings` are RunSettings fields: seed, threads, time_limit_s, solver, population,
-    generations, evaluations, gradient_steps, lambdas.
+    `settings` sets seeds, threads, the exact solver's time limit and the searches' budgets
+    (milp_map.experiments.methods.RunSettings); its `front` is taken from `front`.
     """
-    target = _target(
-        model,
-        platform,
-        sweeps_proxy=front is not None and "proxy" in front,
-        objective=objective,
-        granularity=granularity,
-        group_size=group_size,
-        max_latency_s=max_latency_s,
-        max_energy_j=max_energy_j,
-        max_proxy=max_proxy,
-        max_proxy_fraction=max_proxy_fraction,
-        sensitivity=sensitivity,
-        groups=groups,
-    )
-    run = RunSettings(front=front, **settings)  # type: ignore[arg-type]
+    target = _target(model, platform, problem, sweeps_proxy=front is not None and "proxy" in front)
+    run = dataclasses.replace(settings or RunSettings(), front=front)
     return compare_methods(target, methods, run, jobs, progress=progress)
 
 
-def _target(model: Model, platform: PlatformLike, sweeps_proxy: bool, **options: object) -> Target:
-    """The problem (`load_problem` keywords), with solve's default proxy budget when no
-    proxy bound is given and the proxy is not a front axis."""
-    if options["max_proxy"] is None and options["max_proxy_fraction"] is None and not sweeps_proxy:
+def _target(
+    model: Model, platform: PlatformLike, options: ProblemOptions, sweeps_proxy: bool
+) -> Target:
+    """The problem, with solve's default proxy budget when no proxy bound is given and the
+    proxy is not a front axis."""
+    options = ProblemOptions(**options)
+    no_bound = options.get("max_proxy") is None and options.get("max_proxy_fraction") is None
+    if no_bound and not sweeps_proxy:
         options["max_proxy_fraction"] = DEFAULT_PROXY_FRACTION
     graph_or_name = model if isinstance(model, LayerGraph) else str(model)
     return load_problem(graph_or_name, platform, **options)  # type: ignore[arg-type]

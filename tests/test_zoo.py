@@ -12,7 +12,7 @@ import pytest
 
 from milp_map.cli import zoo as zoo_cli
 from milp_map.errors import MilpMapError
-from milp_map.io import zoo
+from milp_map.io import onnx_builder, zoo
 
 SMALL_MODELS = ("resnet8", "resnet20", "ds_cnn", "mobilenet_v1_025_96")
 
@@ -106,7 +106,7 @@ def test_model_is_valid_onnx_with_the_expected_outputs(name: str) -> None:
     # strict mode also fails when an inferred shape contradicts a declared graph output
     inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     assert model.graph.name == name
-    assert model.opset_import[0].version == zoo.OPSET
+    assert model.opset_import[0].version == onnx_builder.OPSET
     assert [i.name for i in model.graph.input] == ["input"]
     assert tuple(dims(model.graph.input[0])) == zoo.ZOO[name].input_shape
     assert {o.name: dims(o) for o in inferred.graph.output} == OUTPUT_SHAPES[name]

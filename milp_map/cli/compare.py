@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from milp_map.core.problem import Problem
 
 
+SEARCH_BUDGETS = ("population", "generations", "evaluations", "gradient_steps", "lambdas")
+"""The baselines' budget flags, passed on to RunSettings as they are named."""
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = common.new_parser(
         "compare",
@@ -86,15 +90,8 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     if not out_dir.is_dir():
         raise MilpMapError(f"{out_dir}: --out-dir must be an existing folder")
-    common.check_positive(
-        jobs=args.jobs,
-        threads=args.threads,
-        population=args.population,
-        generations=args.generations,
-        evaluations=args.evaluations,
-        gradient_steps=args.gradient_steps,
-        lambdas=args.lambdas,
-    )
+    budgets = {name: getattr(args, name) for name in SEARCH_BUDGETS}
+    common.check_positive(jobs=args.jobs, threads=args.threads, **budgets)
     common.check_solver_limits(args.time_limit, seed=args.seed, threads=args.threads)
     methods = _methods(args.methods)
     quantities = parse_quantities(args.pareto) if args.pareto else None
@@ -106,11 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit,
         front=quantities,
         solver=args.solver,
-        population=args.population,
-        generations=args.generations,
-        evaluations=args.evaluations,
-        gradient_steps=args.gradient_steps,
-        lambdas=args.lambdas,
+        **budgets,
     )
     accuracy_fn, note = measured_top1(problem, args.data, args.model)
     if note:

@@ -67,14 +67,7 @@ def solution_json(
         "model": problem.graph.name,
         "platform": problem.platform.name,
         "sensitivity": problem.sensitivity.source,
-        "status": solution.status,
-        "objective": solution.objective,
-        "objective_value": solution.objective_value,
-        "best_bound": solution.best_bound,
-        "gap": solution.gap,
-        "solver": solution.method,
-        "solver_detail": solution.detail,
-        "solve_time_s": solution.solve_time_s,
+        **_outcome(solution),
         "constraints": {
             "max_latency_s": problem.constraints.max_latency_s,
             "max_energy_j": problem.constraints.max_energy_j,
@@ -85,6 +78,21 @@ def solution_json(
         "metrics": solution.metrics.as_dict() if solution.metrics else None,
         "layers": layers,
         **(extra or {}),
+    }
+
+
+def _outcome(solution: Solution | ScheduleSolution) -> dict[str, Any]:
+    """What a solve says of itself, in every result file: status, objective, bound, gap,
+    solver and time."""
+    return {
+        "status": solution.status,
+        "objective": solution.objective,
+        "objective_value": solution.objective_value,
+        "best_bound": solution.best_bound,
+        "gap": solution.gap,
+        "solver": solution.method,
+        "solver_detail": solution.detail,
+        "solve_time_s": solution.solve_time_s,
     }
 
 
@@ -146,14 +154,7 @@ def schedule_json(
         "schedule": "concurrent",
         "models": list(problem.names),
         "platform": problem.platform.name,
-        "status": solution.status,
-        "objective": solution.objective,
-        "objective_value": solution.objective_value,
-        "best_bound": solution.best_bound,
-        "gap": solution.gap,
-        "solver": solution.method,
-        "solver_detail": solution.detail,
-        "solve_time_s": solution.solve_time_s,
+        **_outcome(solution),
         "tick_s": solution.extra.get("tick_s"),
         "constraints": {
             "weight": problem.weight if problem.objective == "weighted" else None,

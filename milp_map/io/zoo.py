@@ -9,256 +9,24 @@ from __future__ import annotations
 
 import functools
 import itertools
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from milp_map.errors import MilpMapError
+from milp_map.io.onnx_builder import GraphBuilder, Kernel, Outputs, Pads
 
-OPSET = 17
-IR_VERSION = 8
 # Initializer suffixes of trainable parameters; BN ":mean"/":var" and op constants are not counted.
 PARAM_SUFFIXES = (":weight", ":bias", ":gamma", ":beta")
-
-Kernel = int | tuple[int, int]
-Pads = tuple[int, int, int, int]  # ONNX order: top, left, bottom, right
-Outputs = dict[str, tuple[str, list[int]]]  # graph output name -> (tensor, shape)
-
-
-# ----------------------------------------------------------------------------- graph builder
-
-
-class _Graph:
-    """Collects the nodes and initializers of one model, tracking two facts about each tensor.
-
-    n_channels sizes the next layer's weights. mean_square is the expected E[x^2] of the tensor
-    for a unit-variance input; BN running variances are drawn around it, so that, as in a
-    trained network, BN renormalizes and activations stay O(1) through deep residual stacks.
-    Weights come from a generator seeded by the model name: builds are byte-identical.
-    """
-
-    def __init__(self, name: str, input_shape: tuple[int, ...]) -> None:
-        self.name = name
-        self.input_shape = input_shape
-        self.rng = np.random.default_rng(zlib.crc32(name.encode()))
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self.n_channels: dict[str, int] = {"input": input_shape[1]}
-        self.mean_square: dict[str, float] = {"input": 1.0}
-
-    def node(
-        self,
-        op: str,
-        block: str,
-        part: str,
-        inputs: Sequence[str],
-        *,
-        n_channels: int | None = None,
-        mean_square: float | None = None,
-        **attrs: object,
-    ) -> str:
-        """Adds node "{block}/{part}"; its output keeps the first input's facts unless given."""
-        name = f"{block}/{part}"
-        out = f"{name}:out"
-        self.nodes.append(helper.make_node(op, list(inputs), [out], name=name, **attrs))
-        self.n_channels[out] = self.n_channels[inputs[0]] if n_channels is None else n_channels
-        self.mean_square[out] = self.mean_square[inputs[0]] if mean_square is None else mean_square
-        return out
-
-    def constant(self, name: str, array: np.ndarray) -> str:
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
-
-    def _normal(self, shape: tuple[int, ...], std: float) -> np.ndarray:
-        return self.rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
-
-    # ------------------------------------------------------------------ layers with parameters
-
-    def conv(
-        self,
-        block: str,
-        part: str,
-        x: str,
-        n_out: int,
-        kernel: Kernel,
-        stride: int = 1,
-        *,
-        pads: Pads | None = None,
-        group: int = 1,
-        bias: bool = False,
-    ) -> str:
-        """Conv with He-normal weights (output E[x^2] doubles); default pads kernel//2 all round."""
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        n_in = self.n_channels[x]
-        name = f"{block}/{part}"
-        fan_in = n_in // group * kh * kw
-        weight = self._normal((n_out, n_in // group, kh, kw), np.sqrt(2.0 / fan_in))
-        inputs = [x, self.constant(f"{name}:weight", weight)]
-        if bias:
-            inputs.append(self.constant(f"{name}:bias", self._normal((n_out,), 0.01)))
-        if pads is None:
-            pads = (kh // 2, kw // 2, kh // 2, kw // 2)
-        return self.node(
-            "Conv",
-            block,
-            part,
-            inputs,
-            n_channels=n_out,
-            mean_square=2.0 * self.mean_square[x],
-            kernel_shape=[kh, kw],
-            strides=[stride, stride],
-            pads=list(pads),
-            group=group,
-        )
-
-    def batch_norm(self, block: str, part: str, x: str) -> str:
-        """Inference-mode BN: gamma ~ 1, beta ~ 0, running mean ~ 0, variance ~ E[x^2] of x."""
-        n = self.n_channels[x]
-        name = f"{block}/{part}"
-        rms = np.sqrt(self.mean_square[x])
-        variance = self.mean_square[x] * self.rng.uniform(0.8, 1.25, n).astype(np.float32)
-        params = [
-            self.constant(f"{name}:gamma", 1.0 + self._normal((n,), 0.1)),
-            self.constant(f"{name}:beta", self._normal((n,), 0.1)),
-            self.constant(f"{name}:mean", self._normal((n,), 0.1 * rms)),
-            self.constant(f"{name}:var", variance),
-        ]
-        return self.node(
-            "BatchNormalization", block, part, [x, *params], mean_square=1.0, epsilon=1e-5
-        )
-
-    def fc(self, block: str, part: str, x: str, n_out: int) -> str:
-        """Fully connected layer: Gemm(x, W^T) + b, W stored [n_out, n_in] as in torch.nn.Linear."""
-        n_in = self.n_channels[x]
-        name = f"{block}/{part}"
-        weight = self.constant(f"{name}:weight", self._normal((n_out, n_in), np.sqrt(2.0 / n_in)))
-        bias = self.constant(f"{name}:bias", self._normal((n_out,), 0.01))
-        return self.node(
-            "Gemm",
-            block,
-            part,
-            [x, weight, bias],
-            n_channels=n_out,
-            mean_square=2.0 * self.mean_square[x],
-            transB=1,
-        )
-
-    # ---------------------------------------------------------------------------- activations
-
-    def activation(self, kind: str, block: str, part: str, x: str) -> str:
-        """kind: "relu", "relu6" (Clip to [0, 6]) or "leaky" (LeakyRelu 0.1, as in Darknet)."""
-        half = 0.5 * self.mean_square[x]  # a rectifier keeps about half of a centred E[x^2]
-        if kind == "relu":
-            return self.node("Relu", block, part, [x], mean_square=half)
-        if kind == "leaky":
-            return self.node("LeakyRelu", block, part, [x], mean_square=half, alpha=0.1)
-        if kind == "relu6":
-            if not any(t.name == "relu6:min" for t in self.initializers):
-                self.constant("relu6:min", np.array(0.0, dtype=np.float32))
-                self.constant("relu6:max", np.array(6.0, dtype=np.float32))
-            return self.node("Clip", block, part, [x, "relu6:min", "relu6:max"], mean_square=half)
-        raise ValueError(f"unknown activation {kind!r}")
-
-    # ---------------------------------------------------------------- parameter-free operators
-
-    def max_pool(
-        self,
-        block: str,
-        part: str,
-        x: str,
-        kernel: int,
-        stride: int,
-        *,
-        pad: int = 0,
-        ceil: bool = False,
-    ) -> str:
-        return self.node(
-            "MaxPool",
-            block,
-            part,
-            [x],
-            kernel_shape=[kernel, kernel],
-            strides=[stride, stride],
-            pads=[pad] * 4,
-            ceil_mode=int(ceil),
-        )
-
-    def global_avg_pool(self, block: str, part: str, x: str) -> str:
-        return self.node("GlobalAveragePool", block, part, [x])
-
-    def flatten(self, block: str, part: str, x: str, n_features: int | None = None) -> str:
-        """n_features: C*H*W when the spatial size is not 1x1 (default: the channel count)."""
-        return self.node("Flatten", block, part, [x], n_channels=n_features, axis=1)
-
-    def dropout(self, block: str, part: str, x: str) -> str:
-        return self.node("Dropout", block, part, [x])
-
-    def add(self, block: str, part: str, a: str, b: str) -> str:
-        mean_square = self.mean_square[a] + self.mean_square[b]
-        return self.node("Add", block, part, [a, b], mean_square=mean_square)
-
-    def concat(self, block: str, part: str, xs: Sequence[str]) -> str:
-        n_channels = sum(self.n_channels[x] for x in xs)
-        mean_square = sum(self.n_channels[x] * self.mean_square[x] for x in xs) / n_channels
-        return self.node(
-            "Concat", block, part, xs, n_channels=n_channels, mean_square=mean_square, axis=1
-        )
-
-    def upsample(self, block: str, part: str, x: str, scale: int = 2) -> str:
-        """Nearest-neighbour upsampling by an integer factor (PyTorch / Darknet semantics)."""
-        scales = np.array([1, 1, scale, scale], dtype=np.float32)
-        scales_name = self.constant(f"{block}/{part}:scales", scales)
-        return self.node(
-            "Resize",
-            block,
-            part,
-            [x, "", scales_name],
-            mode="nearest",
-            coordinate_transformation_mode="asymmetric",
-            nearest_mode="floor",
-        )
-
-    def softmax(self, block: str, part: str, x: str) -> str:
-        return self.node("Softmax", block, part, [x], axis=-1)
-
-    # ----------------------------------------------------------------------------------- model
-
-    def finish(self, outputs: Outputs, description: str) -> onnx.ModelProto:
-        """Renames the output tensors to the graph output names and wraps everything in a model."""
-        renamed = {tensor: name for name, (tensor, _) in outputs.items()}
-        for node in self.nodes:
-            for i, tensor in enumerate(node.output):
-                node.output[i] = renamed.get(tensor, tensor)
-            for i, tensor in enumerate(node.input):
-                node.input[i] = renamed.get(tensor, tensor)
-        graph = helper.make_graph(
-            self.nodes,
-            self.name,
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(self.input_shape))],
-            [
-                helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
-                for name, (_, shape) in outputs.items()
-            ],
-            initializer=self.initializers,
-        )
-        return helper.make_model(
-            graph,
-            opset_imports=[helper.make_opsetid("", OPSET)],
-            ir_version=IR_VERSION,
-            producer_name="milp_map.zoo",
-            doc_string=description,
-        )
 
 
 # -------------------------------------------------------------------------- building blocks
 
 
 def _conv_bn_act(
-    g: _Graph,
+    g: GraphBuilder,
     x: str,
     block: str,
     n_out: int,
@@ -278,7 +46,7 @@ def _conv_bn_act(
 
 
 def _conv_relu(
-    g: _Graph,
+    g: GraphBuilder,
     x: str,
     block: str,
     n_out: int,
@@ -293,7 +61,9 @@ def _conv_relu(
     return g.activation("relu", block, parts[1], y)
 
 
-def _shortcut(g: _Graph, x: str, block: str, n_out: int, stride: int, *, bn: bool = True) -> str:
+def _shortcut(
+    g: GraphBuilder, x: str, block: str, n_out: int, stride: int, *, bn: bool = True
+) -> str:
     """Identity, or a strided 1x1 projection when the shape changes (He et al. 2016, option B)."""
     if stride == 1 and g.n_channels[x] == n_out:
         return x
@@ -302,7 +72,7 @@ def _shortcut(g: _Graph, x: str, block: str, n_out: int, stride: int, *, bn: boo
 
 
 def _basic_block(
-    g: _Graph, x: str, block: str, n_out: int, stride: int = 1, *, shortcut_bn: bool = True
+    g: GraphBuilder, x: str, block: str, n_out: int, stride: int = 1, *, shortcut_bn: bool = True
 ) -> str:
     """ResNet basic block: two 3x3 convs plus shortcut, then Relu (He et al. 2016, Fig. 2)."""
     y = _conv_bn_act(g, x, block, n_out, 3, stride, parts=("conv1", "bn1", "relu1"))
@@ -311,7 +81,7 @@ def _basic_block(
     return g.activation("relu", block, "relu_out", y)
 
 
-def _bottleneck(g: _Graph, x: str, block: str, n_mid: int, stride: int = 1) -> str:
+def _bottleneck(g: GraphBuilder, x: str, block: str, n_mid: int, stride: int = 1) -> str:
     """ResNet v1.5 bottleneck: 1x1 reduce, 3x3 (carries the stride), 1x1 expand to 4 * n_mid."""
     n_out = 4 * n_mid
     y = _conv_bn_act(g, x, block, n_mid, 1, parts=("conv1", "bn1", "relu1"))
@@ -322,7 +92,7 @@ def _bottleneck(g: _Graph, x: str, block: str, n_mid: int, stride: int = 1) -> s
 
 
 def _separable_block(
-    g: _Graph, x: str, block: str, n_out: int, stride: int = 1, *, act: str = "relu"
+    g: GraphBuilder, x: str, block: str, n_out: int, stride: int = 1, *, act: str = "relu"
 ) -> str:
     """Depthwise 3x3 + BN + act, then pointwise 1x1 + BN + act (Howard et al. 2017, Fig. 3)."""
     n_in = g.n_channels[x]
@@ -333,7 +103,7 @@ def _separable_block(
 
 
 def _inception(
-    g: _Graph,
+    g: GraphBuilder,
     x: str,
     block: str,
     n_1x1: int,
@@ -358,7 +128,7 @@ def _inception(
     return g.concat(block, "concat", [b1, b2, b3, b4])
 
 
-def _fire(g: _Graph, x: str, block: str, n_squeeze: int, n_expand: int) -> str:
+def _fire(g: GraphBuilder, x: str, block: str, n_squeeze: int, n_expand: int) -> str:
     """SqueezeNet fire module: 1x1 squeeze, then 1x1 and 3x3 expands concatenated."""
     s = _conv_relu(g, x, block, n_squeeze, 1, parts=("squeeze", "squeeze_relu"))
     e1 = _conv_relu(g, s, block, n_expand, 1, parts=("expand1x1", "expand1x1_relu"))
@@ -366,7 +136,7 @@ def _fire(g: _Graph, x: str, block: str, n_squeeze: int, n_expand: int) -> str:
     return g.concat(block, "concat", [e1, e3])
 
 
-def _classifier_head(g: _Graph, x: str, n_classes: int) -> Outputs:
+def _classifier_head(g: GraphBuilder, x: str, n_classes: int) -> Outputs:
     """GlobalAveragePool + Flatten + fully connected + Softmax, as block "head"."""
     y = g.flatten("head", "flatten", g.global_avg_pool("head", "pool", x))
     y = g.softmax("head", "softmax", g.fc("head", "fc", y, n_classes))
@@ -376,7 +146,7 @@ def _classifier_head(g: _Graph, x: str, n_classes: int) -> Outputs:
 class _Darknet:
     """Adds YOLOv3 layers, naming each conv block conv0..conv74 in Darknet cfg order."""
 
-    def __init__(self, g: _Graph) -> None:
+    def __init__(self, g: GraphBuilder) -> None:
         self.g = g
         self.index = itertools.count()
         self.block = ""  # block of the most recent conv; adds / upsamples attach to it
@@ -413,7 +183,7 @@ class _Darknet:
 # ------------------------------------------------------------------------------------ models
 
 
-def _resnet8(g: _Graph, x: str) -> Outputs:
+def _resnet8(g: GraphBuilder, x: str) -> Outputs:
     """MLPerf Tiny ResNet-8 for CIFAR-10 (Banbury et al. 2021; mlcommons/tiny resnet_v1_eembc).
 
     Three stages of one basic block (16/32/64 filters, the v0.5 reference); as in the Keras
@@ -427,7 +197,7 @@ def _resnet8(g: _Graph, x: str) -> Outputs:
     return _classifier_head(g, x, 10)
 
 
-def _resnet20(g: _Graph, x: str) -> Outputs:
+def _resnet20(g: GraphBuilder, x: str) -> Outputs:
     """CIFAR-10 ResNet-20 (He et al. 2016, Sec. 4.2): 3 stages x 3 basic blocks, 16/32/64.
 
     Shortcuts that change shape are 1x1 conv + BN (option B) rather than zero padding.
@@ -440,7 +210,9 @@ def _resnet20(g: _Graph, x: str) -> Outputs:
     return _classifier_head(g, x, 10)
 
 
-def _resnet18(g: _Graph, x: str, *, n_classes: int = 1000, small_input: bool = False) -> Outputs:
+def _resnet18(
+    g: GraphBuilder, x: str, *, n_classes: int = 1000, small_input: bool = False
+) -> Outputs:
     """ResNet-18 (He et al. 2016, Table 1), torchvision layout.
 
     small_input (Tiny-ImageNet, 64x64): the 7x7/2 stem and its max pool are replaced by a 3x3/1
@@ -458,7 +230,7 @@ def _resnet18(g: _Graph, x: str, *, n_classes: int = 1000, small_input: bool = F
     return _classifier_head(g, x, n_classes)
 
 
-def _resnet50(g: _Graph, x: str) -> Outputs:
+def _resnet50(g: GraphBuilder, x: str) -> Outputs:
     """ResNet-50 (He et al. 2016, Table 1), torchvision v1.5 bottlenecks (stride on the 3x3)."""
     x = _conv_bn_act(g, x, "stem", 64, 7, 2)
     x = g.max_pool("stem", "pool", x, 3, 2, pad=1)
@@ -484,7 +256,7 @@ _MOBILENET_V1_BLOCKS = (
 
 
 def _mobilenet_v1(
-    g: _Graph, x: str, *, width: float = 1.0, n_classes: int = 1000, act: str = "relu6"
+    g: GraphBuilder, x: str, *, width: float = 1.0, n_classes: int = 1000, act: str = "relu6"
 ) -> Outputs:
     """MobileNetV1 (Howard et al. 2017): 3x3/2 stem conv + 13 depthwise-separable blocks.
 
@@ -497,7 +269,7 @@ def _mobilenet_v1(
     return _classifier_head(g, x, n_classes)
 
 
-def _ds_cnn(g: _Graph, x: str) -> Outputs:
+def _ds_cnn(g: GraphBuilder, x: str) -> Outputs:
     """MLPerf Tiny DS-CNN keyword spotting (Zhang et al. 2017 "Hello Edge"; mlcommons/tiny).
 
     49x10 MFCC input, 10x4/2 stem conv (TF "same" padding), 4 separable blocks of 64 filters,
@@ -509,7 +281,7 @@ def _ds_cnn(g: _Graph, x: str) -> Outputs:
     return _classifier_head(g, x, 12)
 
 
-def _alexnet(g: _Graph, x: str) -> Outputs:
+def _alexnet(g: GraphBuilder, x: str) -> Outputs:
     """AlexNet (Krizhevsky et al. 2012), single-tower torchvision variant (Krizhevsky 2014).
 
     torchvision's AdaptiveAvgPool2d(6) is the identity at 224x224 and is omitted.
@@ -544,7 +316,7 @@ _GOOGLENET_INCEPTIONS = (
 )
 
 
-def _googlenet(g: _Graph, x: str) -> Outputs:
+def _googlenet(g: GraphBuilder, x: str) -> Outputs:
     """GoogLeNet / Inception-v1 (Szegedy et al. 2015, Table 1) with BN after every conv.
 
     Follows the paper's 5x5 convs in branch 3 (torchvision uses 3x3 there); no LRN and no
@@ -575,7 +347,7 @@ _SQUEEZENET_FIRES = (
 )
 
 
-def _squeezenet(g: _Graph, x: str) -> Outputs:
+def _squeezenet(g: GraphBuilder, x: str) -> Outputs:
     """SqueezeNet 1.0 (Iandola et al. 2016), torchvision squeezenet1_0 at 224x224.
 
     conv10 (1x1 to 1000 channels + Relu) is the classifier; the head only pools and normalizes.
@@ -591,7 +363,7 @@ def _squeezenet(g: _Graph, x: str) -> Outputs:
     return {"output": (g.softmax("head", "softmax", y), [1, 1000])}
 
 
-def _yolov3(g: _Graph, x: str) -> Outputs:
+def _yolov3(g: GraphBuilder, x: str) -> Outputs:
     """YOLOv3 at 416x416 (Redmon & Farhadi 2018; darknet yolov3.cfg), 75 convs in cfg order.
 
     Darknet-53 backbone (conv0..conv51), then three heads at strides 32/16/8 whose 255-channel
@@ -639,9 +411,9 @@ def _build(
     name: str,
     description: str,
     input_shape: tuple[int, ...],
-    body: Callable[[_Graph, str], Outputs],
+    body: Callable[[GraphBuilder, str], Outputs],
 ) -> onnx.ModelProto:
-    g = _Graph(name, input_shape)
+    g = GraphBuilder(name, input_shape)
     return g.finish(body(g, "input"), description)
 
 

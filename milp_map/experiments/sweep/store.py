@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +23,7 @@ import pandas as pd
 
 from milp_map.errors import MilpMapError
 from milp_map.experiments.sweep.cell import SOLVED, CellOutcome
-from milp_map.io.files import FILE_MODE, write_json_atomic
+from milp_map.io.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 INPUT_COLUMNS = (
     "key",
@@ -124,10 +122,9 @@ class ResultStore:
             return None
         self._written_at = now
         frame = table_frame(self.rows, self.order)
-        _write_text_atomic(self.table_path, frame.to_csv(index=False))
+        write_text_atomic(frame.to_csv(index=False), self.table_path, durable=True)
         if _has_pyarrow():
-            frame.to_parquet(self.out / "results.parquet.tmp", index=False)
-            os.replace(self.out / "results.parquet.tmp", self.out / "results.parquet")
+            write_bytes_atomic(frame.to_parquet(index=False), self.out / "results.parquet")
         return self.table_path
 
     def _take_lock(self) -> None:
@@ -217,20 +214,6 @@ def _clean(value: Any) -> Any:
     if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; a result table is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _has_pyarrow() -> bool:
