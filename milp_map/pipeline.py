@@ -23,7 +23,7 @@ from milp_map.core.schedule import ScheduleProblem, ScheduleSolution
 from milp_map.core.solution import Front, Solution
 from milp_map.core.split import SplitProblem, Target, base_problem
 from milp_map.errors import MilpMapError
-from milp_map.evaluation.evaluator import violations
+from milp_map.evaluation.evaluator import evaluate_split, violations
 from milp_map.exact.pareto import SolveFn, exact_front
 from milp_map.formulations import channel_split, concurrent, concurrent_mip, layerwise
 from milp_map.io.datasets import load_dataset
@@ -42,13 +42,23 @@ class Solved:
 
 
 def solve(target: Target, solver: str = "auto", settings: SolverSettings | None = None) -> Solved:
-    """The proven optimum of `target` under its own objective and bounds."""
+    """The proven optimum of `target` under its own objective and bounds.
+
+    A time limit or Ctrl-C never loses the warm start: when the search stops before it finds
+    a mapping (or Ctrl-C lands in the warm start's own solve), the best mapping known so far
+    comes back as `feasible`, with the search's bound when it has one.
+    """
     settings = settings or SolverSettings()
     solver = resolve_solver(solver, _granularity(target), settings.time_limit_s)
-    hint, references = warm_start(target, solver, settings)
+    start = warm_start(target, solver, settings)
     solve_fn = make_solve_fn(target, solver, settings)
-    solution = solve_fn(target.objective, active_bounds(target), hint)
-    return Solved(solution, references, solve_fn)
+    if start.interrupted:
+        solution = Solution(solver, "time_limit", target.objective, detail="interrupted")
+    else:
+        solution = solve_fn(target.objective, active_bounds(target), start.hint)
+    if solution.mapping is None and solution.status == "time_limit" and start.best is not None:
+        solution = _best_so_far(target, start.best, solution, interrupted=start.interrupted)
+    return Solved(solution, start.references, solve_fn)
 
 
 def front(
@@ -65,7 +75,7 @@ def front(
     solve function the sweep used."""
     settings = settings or SolverSettings()
     solver = resolve_solver(solver, _granularity(target), settings.time_limit_s)
-    _, references = warm_start(target, solver, settings)
+    references = warm_start(target, solver, settings).references
     solve_fn = make_solve_fn(target, solver, settings)
     found = exact_front(target, solve_fn, quantities, points, progress, method=method)
     return found, references, solve_fn
@@ -100,20 +110,37 @@ def resolve_solver(solver: str, granularity: str, time_limit_s: float | None = N
     return "highs"
 
 
-def warm_start(target: Target, solver: str, settings: SolverSettings) -> tuple[Any, list[Solution]]:
-    """(hint, reference mappings) a solve starts from: the best reference mapping within the
-    bounds (single-accelerator, ODiMO's manual ones); for channel splits, the layer-wise
-    optimum (solved here, and added to the references)."""
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a solve starts: the hint, the reference mappings, the best mapping within the
+    bounds known before the search (scored on the target), and whether Ctrl-C stopped the
+    warm start's own solve."""
+
+    hint: Any
+    references: list[Solution]
+    best: Solution | None = None
+    interrupted: bool = False
+
+
+def warm_start(target: Target, solver: str, settings: SolverSettings) -> WarmStart:
+    """The best reference mapping within the bounds (single-accelerator, ODiMO's manual ones)
+    as hint; for channel splits, the layer-wise optimum (solved here, and added to the
+    references)."""
     problem = base_problem(target)
     references = _distinct(manual_mappings(problem) + single_accelerator(problem))
-    hint = _best_feasible_choice(problem, references)
+    best = _best_feasible(problem, references)
+    hint = None if best is None else best.extra["choice"]
+    interrupted = False
     if isinstance(target, SplitProblem):
         layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
+        interrupted = bool(layer_optimum.extra.get("interrupted"))
         if layer_optimum.metrics is not None:
             hint = layer_optimum.extra["choice"]
-            references.append(dataclasses.replace(layer_optimum, method="layer-wise optimum"))
+            best = dataclasses.replace(layer_optimum, method="layer-wise optimum")
+            references.append(best)
         hint = channel_split.selection_from_layerwise(target, hint) if hint else None
-    return hint, references
+        best = None if best is None else _as_split(target, best, hint)
+    return WarmStart(hint, references, best, interrupted)
 
 
 def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
@@ -156,11 +183,39 @@ def _granularity(target: Target) -> str:
     return "channel" if isinstance(target, SplitProblem) else "layer"
 
 
-def _best_feasible_choice(problem: Problem, references: list[Solution]) -> tuple[int, ...] | None:
+def _best_feasible(problem: Problem, references: list[Solution]) -> Solution | None:
     feasible = [r for r in references if not _violates(problem, r)]
-    if not feasible:
-        return None
-    return min(feasible, key=lambda r: r.objective_value).extra["choice"]  # type: ignore[arg-type,return-value]
+    return min(feasible, key=lambda r: r.objective_value) if feasible else None  # type: ignore[arg-type,return-value]
+
+
+def _as_split(target: SplitProblem, solution: Solution, selection: Any) -> Solution:
+    """A layer-wise mapping as the split mapping it is, scored on the split problem."""
+    mapping = channel_split.mapping_of(target, selection)
+    metrics = evaluate_split(target, mapping).metrics
+    return dataclasses.replace(
+        solution, mapping=mapping, metrics=metrics, extra={**solution.extra, "choice": selection}
+    )
+
+
+def _best_so_far(target: Target, best: Solution, stopped: Solution, interrupted: bool) -> Solution:
+    """The warm start's mapping as the answer of a search that stopped without one."""
+    value = best.metrics.value(target.objective)  # type: ignore[union-attr]
+    bound = None if stopped.best_bound is None else min(stopped.best_bound, value)
+    return Solution(
+        method=stopped.method,
+        status="feasible",
+        objective=target.objective,
+        mapping=best.mapping,
+        metrics=best.metrics,
+        best_bound=bound,
+        solve_time_s=stopped.solve_time_s,
+        detail=f"{stopped.detail or 'stopped'} before the search found a mapping; "
+        f"the best known one ({best.method}) is reported",
+        extra={
+            "choice": best.extra["choice"],
+            "interrupted": interrupted or bool(stopped.extra.get("interrupted")),
+        },
+    )
 
 
 def _distinct(solutions: list[Solution]) -> list[Solution]:

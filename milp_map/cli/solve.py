@@ -133,6 +133,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="solver random seed (default 0)")
     parser.add_argument("--out", metavar="FILE.json", help="write the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream the solver's own log (incumbent, bound, gap; in its internal units) to "
+        "stderr",
+    )
     args = parser.parse_args(argv)
     if args.threads is None:
         args.threads = CONCURRENT_THREADS if args.schedule == "concurrent" else 1
@@ -156,7 +162,11 @@ def _run(args: argparse.Namespace) -> int:
         check_out_path(args.plot)
     common.check_solver_limits(args.time_limit, args.gap, args.seed, args.threads)
     settings = SolverSettings(
-        time_limit_s=args.time_limit, rel_gap=args.gap, threads=args.threads, seed=args.seed
+        time_limit_s=args.time_limit,
+        rel_gap=args.gap,
+        threads=args.threads,
+        seed=args.seed,
+        log=args.verbose,
     )
     if args.schedule == "concurrent":
         if args.max_accuracy_drop is not None:

@@ -162,8 +162,15 @@ def solve(
         backend.hint(hint_values(problem, model, hint))
     result = backend.solve(settings)
     if result.values is None:
+        bound = None if result.bound is None else result.bound * problem.scales[objective]
         return Solution(
-            solver, result.status, objective, solve_time_s=result.solve_time_s, detail=result.detail
+            solver,
+            result.status,
+            objective,
+            best_bound=bound,
+            solve_time_s=result.solve_time_s,
+            detail=result.detail,
+            extra={"interrupted": result.interrupted},
         )
     selection = tuple(
         next(config.parts for config, v in model.c[u] if result.values[v] > 0.5)

@@ -119,6 +119,7 @@ def solve(
             method=solver,
             status=result.status,
             objective=objective,
+            best_bound=None if result.bound is None else result.bound * scale,
             solve_time_s=result.solve_time_s,
             detail=result.detail,
             extra={"interrupted": result.interrupted},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ class SolverSettings:
     """CP-SAT workers (1: deterministic); HiGHS runs single-threaded regardless."""
     seed: int = 0
     log: bool = False
+    """Stream the solver's own log (incumbent, bound, gap) to stderr."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ class ContinuousBackend(Backend, Protocol):
         ...
 
 
+def write_log(text: str) -> None:
+    """A line of a solver's log, on stderr (stdout holds the result): `--verbose`."""
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
 WATCHDOG_GRACE_S = 2.0
 """A time-limited HiGHS solve is interrupted by the watchdog this long after its limit."""
 
@@ -113,15 +121,20 @@ class CtrlC:
 
     With a `deadline_s` (seconds on the perf_counter clock) it is also a watchdog: HiGHS 1.16
     has spun for minutes past its own time limit, so the callback stops it on the wall clock.
+    With `log_kind` (HiGHS's logging callback type) it also writes the solver's log to stderr.
     """
 
-    def __init__(self, deadline_s: float | None = None) -> None:
+    def __init__(self, deadline_s: float | None = None, log_kind: int | None = None) -> None:
         self.pressed = False
         self.overran = False
         self.deadline_s = deadline_s
+        self.log_kind = log_kind
         self._previous: Any = None
 
     def callback(self, kind: int, message: str, data_out: Any, data_in: Any, user: Any) -> None:
+        if self.log_kind is not None and kind == self.log_kind:
+            write_log(message)
+            return
         if self.deadline_s is not None and time.perf_counter() > self.deadline_s:
             self.overran = True
         if self.pressed or self.overran:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ortools.sat.python import cp_model
 
-from milp_map.solvers.base import CAPABILITIES, SolveResult, SolverSettings, Terms
+from milp_map.solvers.base import CAPABILITIES, SolveResult, SolverSettings, Terms, write_log
 
 RESOLUTION = 1e-7
 """Relative resolution of CP-SAT's integer costs, as a fraction of the worst-case total.
@@ -83,14 +83,13 @@ class CpSatBackend:
 
     def solve(self, settings: SolverSettings) -> SolveResult:
         native = self.solve_native(settings)
-        if native.values is None:
-            return native
         rounding = self.active / 2.0
-        assert native.objective is not None and native.bound is not None
+
+        def natural(value: float | None, shift: float = 0.0) -> float | None:
+            return None if value is None else (value - shift) / self.scale + self._constant
+
         return dataclasses.replace(
-            native,
-            objective=native.objective / self.scale + self._constant,
-            bound=(native.bound - rounding) / self.scale + self._constant,
+            native, objective=natural(native.objective), bound=natural(native.bound, rounding)
         )
 
     def solve_native(self, settings: SolverSettings) -> SolveResult:
@@ -102,8 +101,15 @@ class CpSatBackend:
         status = STATUS_OF_CODE.get(code, "error")
         interrupted = _stopped_early(status, elapsed, settings)
         if status not in ("optimal", "feasible"):
+            bound = solver.best_objective_bound if status == "time_limit" else math.nan
             return SolveResult(
-                status, None, None, None, elapsed, solver.status_name(code), interrupted
+                status,
+                None,
+                None,
+                bound if math.isfinite(bound) else None,
+                elapsed,
+                solver.status_name(code),
+                interrupted,
             )
         return SolveResult(
             status,
@@ -134,6 +140,9 @@ def configured_solver(settings: SolverSettings) -> cp_model.CpSolver:
     if settings.rel_gap is not None:
         params.relative_gap_limit = settings.rel_gap
     params.log_search_progress = settings.log
+    if settings.log:
+        params.log_to_stdout = False
+        solver.log_callback = write_log
     params.catch_sigint_signal = _owns_ctrl_c()
     return solver
 

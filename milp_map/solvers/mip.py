@@ -7,6 +7,7 @@ status and dual bound (or PuLP's `sol_status` for CBC, which gives no bound).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -98,12 +99,13 @@ class PulpBackend:
             var.setInitialValue(value)
         start = time.perf_counter()
         if self.name == "highs":
-            if not settings.log:
-                _silence_highs_banner()
+            _silence_highs_banner()
             deadline = None
             if settings.time_limit_s is not None:
                 deadline = start + settings.time_limit_s + WATCHDOG_GRACE_S
-            interrupt = CtrlC(deadline_s=deadline)
+            logging = highspy.cb.HighsCallbackType.kCallbackLogging
+            interrupt = CtrlC(deadline_s=deadline, log_kind=logging if settings.log else None)
+            log_options = {"log_to_console": False} if settings.log else {}
             solver = pulp.HiGHS(
                 msg=settings.log,
                 timeLimit=settings.time_limit_s,
@@ -112,7 +114,8 @@ class PulpBackend:
                 threads=HIGHS_THREADS,
                 random_seed=settings.seed,
                 callbackTuple=(interrupt.callback, None),
-                callbacksToActivate=_INTERRUPT_CALLBACKS,
+                callbacksToActivate=[*_INTERRUPT_CALLBACKS, *([logging] if settings.log else [])],
+                **log_options,
             )
             with interrupt:
                 self.problem.solve(solver)
@@ -146,7 +149,9 @@ class PulpBackend:
             return SolveResult("infeasible", None, None, None, elapsed, status_name)
         if not has_solution:
             status = "time_limit" if model_status in _LIMITS else "error"
-            return SolveResult(status, None, None, None, elapsed, status_name)
+            bound = info.mip_dual_bound if status == "time_limit" else math.nan
+            bound = bound / OBJECTIVE_SCALE + self._constant if math.isfinite(bound) else None
+            return SolveResult(status, None, None, bound, elapsed, status_name)
         status = "optimal" if model_status == highspy.HighsModelStatus.kOptimal else "feasible"
         objective = self.problem.objective.value() / OBJECTIVE_SCALE + self._constant
         bound = info.mip_dual_bound / OBJECTIVE_SCALE + self._constant
