@@ -52,7 +52,7 @@ array reads 7-bit activations (ODiMO); int4 weights keep int8 activations (W4A8)
 FLOAT_ACTIVATIONS: dict[str, int] = {"fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}
 """Reduced float precisions: activations are rounded by a Cast round trip."""
 
-MAC_OPS = frozenset({"conv", "dwconv", "gemm"})
+MAC_OPS = frozenset({"conv", "dwconv", "convtranspose", "gemm"})
 WEIGHT_INPUT = 1
 """Conv, Gemm and MatMul read the activation first and the weight second."""
 META_PREFIX = "milp_map."
@@ -128,8 +128,13 @@ def _layer_parts(
 
 
 def model_proto(name_or_path: str, graph: LayerGraph | None = None) -> onnx.ModelProto:
-    """The ONNX model behind `--model` (zoo build, shipped model or file), or the file the
-    graph was loaded from."""
+    """The ONNX model the graph's layers were read from (normalised: constants folded, node
+    names those of the layers), else the one behind `--model` (zoo build, shipped model or
+    file)."""
+    if graph is not None and graph.model is not None:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(graph.model)
+        return copy
     if is_zoo_name(name_or_path) or is_shipped_model(name_or_path):
         return models.model_proto(name_or_path)
     for candidate in (name_or_path, graph.source if graph is not None else None):
@@ -239,19 +244,54 @@ def tensor_ranges(
     probe.graph.output.extend(
         helper.make_empty_tensor_value_info(t) for t in tensors if t not in outputs
     )
-    initializers = {t.name for t in probe.graph.initializer}
-    first = next(v for v in probe.graph.input if v.name not in initializers)
-    if inputs is None:
-        dims = [d.dim_value for d in first.type.tensor_type.shape.dim[1:]]
-        rng = np.random.default_rng(0)
-        inputs = rng.standard_normal((CALIBRATION_SAMPLES, *dims), dtype=np.float32)
+    feeds = sample_inputs(probe, CALIBRATION_SAMPLES)
+    if inputs is not None:
+        first = next(iter(feeds))
+        feeds[first] = np.asarray(inputs, dtype=feeds[first].dtype)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(
         probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
-    values = session.run(list(tensors), {first.name: np.asarray(inputs, dtype=np.float32)})
+    values = session.run(list(tensors), feeds)
     return {t: (float(v.min()), float(v.max())) for t, v in zip(tensors, values, strict=True)}
+
+
+def sample_inputs(model: onnx.ModelProto, n_samples: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded inputs for every graph input, a batch of `n_samples` where the batch is free:
+    standard-normal floats (what the zoo's random weights are scaled for), and integers below
+    the rows of the table they index (token ids), else zeros."""
+    rng = np.random.default_rng(seed)
+    initializers = {t.name: t for t in model.graph.initializer}
+    bound = _index_bounds(model, initializers)
+    feeds = {}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        tensor_type = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in tensor_type.shape.dim]
+        if tensor_type.shape.dim and not tensor_type.shape.dim[0].HasField("dim_value"):
+            dims[0] = n_samples
+        dtype = helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
+        if np.issubdtype(dtype, np.integer):
+            feeds[value.name] = rng.integers(0, bound.get(value.name, 1), dims).astype(dtype)
+        elif dtype == np.bool_:
+            feeds[value.name] = np.ones(dims, dtype=dtype)
+        elif dtype == np.float32:
+            feeds[value.name] = rng.standard_normal(dims, dtype=np.float32)
+        else:
+            feeds[value.name] = rng.standard_normal(dims).astype(dtype)
+    return feeds
+
+
+def _index_bounds(model: onnx.ModelProto, initializers: dict) -> dict[str, int]:
+    """Graph inputs that index a constant table (Gather): the number of its rows."""
+    bounds: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and len(node.input) > 1 and node.input[0] in initializers:
+            rows = int(initializers[node.input[0]].dims[0])
+            bounds[node.input[1]] = min(rows, bounds.get(node.input[1], rows))
+    return bounds
 
 
 class _Rewriter:
@@ -275,6 +315,7 @@ class _Rewriter:
         self.layer_of = _layer_of_node(graph)
         self.initializers = {t.name: t for t in model.graph.initializer}
         self.new_initializers: list[onnx.TensorProto] = []
+        self.taken = set(self.initializers) | {v.name for v in model.graph.input}
         self.nodes: list[onnx.NodeProto] = []
         self.fake_quantised: dict[tuple[str, str], str] = {}
 
@@ -288,6 +329,8 @@ class _Rewriter:
             parts = self.plan[layer_name]
             if name == layer.onnx_nodes[0] and layer.op in MAC_OPS:
                 self._mac_layer(node, name, layer_name, parts)
+            elif name == layer.onnx_nodes[0] and layer.op == "embedding":
+                self._embedding_layer(node, name, layer_name, parts[0])
             else:
                 role = "layer" if name == layer.onnx_nodes[0] else "folded"
                 self._emit(_renamed(node, name), layer_name, role, *_joined(parts))
@@ -341,6 +384,21 @@ class _Rewriter:
                 axis=layout.out_axis,
             )
             self._emit(gather, layer, "merge", accelerators, precisions)
+
+    def _embedding_layer(self, node: onnx.NodeProto, name: str, layer: str, part: PartPlan) -> None:
+        """The lookup table quantised as the proxy scores it: output channels (columns) first."""
+        table_name = node.input[0]
+        table = self._initializer(table_name, layer)
+        renamed = _renamed(node, name)
+        if part.precision not in QUANTIZERS:
+            raise MilpMapError(
+                f"export: accelerator '{part.accelerator}' has precision '{part.precision}', "
+                f"which has no quantizer; known: {', '.join(QUANTIZERS)}"
+            )
+        columns = table.reshape(table.shape[0], -1).T.astype(np.float32)
+        quantised = QUANTIZERS[part.precision](columns).T.reshape(table.shape).astype(table.dtype)
+        renamed.input[0] = self._constant(f"{table_name}/{part.precision}", quantised)
+        self._emit(renamed, layer, "layer", part.accelerator, part.precision)
 
     def _initializer(self, tensor: str, layer: str) -> np.ndarray:
         if tensor not in self.initializers:
@@ -418,8 +476,14 @@ class _Rewriter:
         return out
 
     def _constant(self, name: str, value: np.ndarray) -> str:
-        self.new_initializers.append(numpy_helper.from_array(value, name))
-        return name
+        """A new initializer; named `name`, or `name_2`, ... when a layer sharing the same
+        source weight (exporters merge equal constants) made one of that name already."""
+        unique, k = name, 2
+        while unique in self.taken:
+            unique, k = f"{name}_{k}", k + 1
+        self.taken.add(unique)
+        self.new_initializers.append(numpy_helper.from_array(value, unique))
+        return unique
 
     def _emit(
         self,
@@ -470,11 +534,16 @@ class _Layout:
 
     weight_axis: int
     out_axis: int
+    groups: int = 1
+    """ConvTranspose with groups: its weight (C_in, C_out/g, k...) holds each group's outputs."""
 
     @classmethod
     def of(cls, node: onnx.NodeProto, weight: np.ndarray) -> _Layout:
         if node.op_type == "Conv":
             return cls(0, 1)
+        if node.op_type == "ConvTranspose":
+            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            return cls(1, 1, groups)
         if node.op_type == "Gemm":
             trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
             return cls(0 if trans_b else 1, 1)
@@ -483,10 +552,18 @@ class _Layout:
         raise MilpMapError(f"export: node '{node.name}' ({node.op_type}) is not a conv or gemm")
 
     def to_out_first(self, weight: np.ndarray) -> np.ndarray:
-        return np.moveaxis(weight, self.weight_axis, 0)
+        if self.groups == 1:
+            return np.moveaxis(weight, self.weight_axis, 0)
+        g, kernel = self.groups, weight.shape[2:]
+        grouped = weight.reshape(g, weight.shape[0] // g, weight.shape[1], *kernel)
+        return grouped.swapaxes(1, 2).reshape(g * weight.shape[1], weight.shape[0] // g, *kernel)
 
     def from_out_first(self, weight: np.ndarray) -> np.ndarray:
-        return np.moveaxis(weight, 0, self.weight_axis)
+        if self.groups == 1:
+            return np.moveaxis(weight, 0, self.weight_axis)
+        g, kernel = self.groups, weight.shape[2:]
+        grouped = weight.reshape(g, weight.shape[0] // g, weight.shape[1], *kernel)
+        return grouped.swapaxes(1, 2).reshape(g * weight.shape[1], weight.shape[0] // g, *kernel)
 
 
 # ----------------------------------------------------------------------------- writing

@@ -136,8 +136,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="stream the solver's own log (incumbent, bound, gap; in its internal units) to "
-        "stderr",
+        help="stream the solver's own log (incumbent, bound, gap; in its internal units) to stderr",
     )
     args = parser.parse_args(argv)
     if args.threads is None:

@@ -15,7 +15,7 @@ from milp_map.core.graph import Layer
 DIANA_FREQ_HZ = 260e6
 """DIANA's clock in ODiMO's cost model (Risso et al. 2024)."""
 
-MAC_OPS = frozenset({"conv", "dwconv", "gemm", "matmul"})
+MAC_OPS = frozenset({"conv", "dwconv", "convtranspose", "gemm", "matmul"})
 
 
 class AnalyticalModel(Protocol):
@@ -34,9 +34,10 @@ def _with_out_channels(layer: Layer, n_out: int | None) -> Layer:
 
 
 def _conv_geometry(layer: Layer) -> tuple[int, int, int, int, int, int, int]:
-    """(C_in, C_out, groups, KY, KX, OY, OX) with gemm seen as a 1x1 conv on a 1x1 map."""
+    """(C_in, C_out, groups, KY, KX, OY, OX) with gemm seen as a 1x1 conv on a 1x1 map; a
+    transposed conv scatters every input pixel, so its loop runs over the input map."""
     ky, kx = layer.kernel
-    oy, ox = layer.out_hw
+    oy, ox = layer.in_hw if layer.op == "convtranspose" else layer.out_hw
     return layer.in_channels, layer.out_channels, layer.groups, ky, kx, oy, ox
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -25,14 +25,25 @@ if TYPE_CHECKING:
 OP_KINDS: tuple[str, ...] = (
     "conv",
     "dwconv",
+    "convtranspose",
     "gemm",
     "matmul",
     "add",
+    "eltwise",
     "concat",
     "pool",
     "softmax",
     "resize",
+    "norm",
+    "reduce",
+    "embedding",
+    "slice",
 )
+"""What a layer can be: convolutions (conv, depthwise dwconv, transposed), gemm (a weight
+matrix: Gemm, MatMul with a constant operand, fully connected), matmul (between two run-time
+tensors: attention), add (residual) and eltwise (other element-wise ops between layers: gates),
+concat, pool, softmax, resize, norm (layer, group, instance normalisation), reduce, embedding
+(a lookup in a weight table) and slice (Slice, Split, Gather of run-time data)."""
 
 
 class InvalidLayer(MilpMapError):
@@ -62,6 +73,9 @@ class Layer:
     output_elems: int
     weight: np.ndarray | None = None
     onnx_nodes: tuple[str, ...] = ()
+    channel_group: int = 1
+    """Output channels that belong together (an attention head's width when the output is
+    reshaped into heads): channel splits keep whole groups on one accelerator."""
 
     def __post_init__(self) -> None:
         if self.op not in OP_KINDS:
@@ -72,6 +86,11 @@ class Layer:
             raise InvalidLayer(
                 f"layer '{self.name}' ({self.op}) has {self.in_channels} input and "
                 f"{self.out_channels} output channels; every layer needs at least one of each"
+            )
+        if self.channel_group < 1 or self.out_channels % self.channel_group:
+            raise InvalidLayer(
+                f"layer '{self.name}' ({self.op}) groups its {self.out_channels} output channels "
+                f"by {self.channel_group}, which does not divide them"
             )
         if self.groups < 1 or self.in_channels % self.groups:
             raise InvalidLayer(
@@ -90,6 +109,9 @@ class LayerGraph:
     name: str
     dag: nx.DiGraph
     source: str
+    model: Any = field(default=None, compare=False, repr=False)
+    """The normalised ONNX model the layers were read from (an onnx.ModelProto; node names
+    match the layers' `onnx_nodes`), for export and measurement; None for graphs made by hand."""
 
     @cached_property
     def _layers(self) -> tuple[Layer, ...]:

@@ -154,7 +154,7 @@ def _split_unit(problem: Problem, index: int, group_size: int) -> SplitUnit:
         proxy = ChannelProxy({precision[a]: _whole_proxy(unit, a) for a in precision})
         return SplitUnit(index, 1, 1, False, parts, precision, proxy)
     channels = layer.out_channels
-    g = _group_size(channels, group_size)
+    g = _group_size(channels, math.lcm(group_size, layer.channel_group))
     parts = {}
     for acc in precision:
         if acc in splitters:
@@ -184,7 +184,8 @@ def _splitting_accelerators(
 
 
 def _group_size(channels: int, requested: int) -> int:
-    """G, or C if smaller; gcd(G, C) when G does not divide C, so parts still sum to C."""
+    """G (made a multiple of the layer's channel group, e.g. a head's width), or C if smaller;
+    gcd(G, C) when G does not divide C, so parts still sum to C."""
     if requested >= channels:
         return channels
     return requested if channels % requested == 0 else math.gcd(requested, channels)

@@ -19,7 +19,7 @@ from milp_map.core.split import SplitProblem, build_split_problem
 from milp_map.defaults import DEFAULT_GROUP_SIZE, QUANTITIES
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.evaluator import Evaluation, evaluate, evaluate_split
-from milp_map.io.mappings import load_mapping_file
+from milp_map.io.mappings import load_mapping_file, recorded_file
 from milp_map.io.problems import load_problem
 
 BOUND_KEYS = ("max_latency_s", "max_energy_j", "max_proxy", "max_proxy_fraction")
@@ -84,9 +84,10 @@ def _problem(
     groups: str | None,
     bounds: dict[str, float | None],
 ) -> Problem:
-    """The Problem from the one factory, with the given bounds, else the file's."""
-    model = model or header.get("model")
-    platform = platform or header.get("platform")
+    """The Problem from the one factory, with the given bounds, else the file's; model and
+    platform files the mapping names (and whose SHA-256 still matches) come first."""
+    model = model or recorded_file(header, "model_file", where) or header.get("model")
+    platform = platform or recorded_file(header, "platform_file", where) or header.get("platform")
     for flag, value in (("--model", model), ("--platform", platform)):
         if not isinstance(value, str):
             raise MilpMapError(f"{where}: give {flag}: the file names no {flag[2:]}")

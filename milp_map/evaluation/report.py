@@ -14,6 +14,9 @@ from milp_map.core.solution import Front, Solution, point_gap
 from milp_map.core.split import SplitProblem
 from milp_map.evaluation.evaluator import evaluate, evaluate_split
 from milp_map.io.files import check_out_path, write_json_atomic, write_text_atomic
+from milp_map.io.mappings import file_record
+from milp_map.io.models import is_shipped_model
+from milp_map.resources import data_path
 
 
 def unit_table(problem: Problem, solution: Solution) -> pd.DataFrame:
@@ -66,6 +69,7 @@ def solution_json(
     return {
         "model": problem.graph.name,
         "platform": problem.platform.name,
+        **input_files(problem),
         "sensitivity": problem.sensitivity.source,
         **_outcome(solution),
         "constraints": {
@@ -79,6 +83,21 @@ def solution_json(
         "layers": layers,
         **(extra or {}),
     }
+
+
+def input_files(problem: Problem) -> dict[str, dict[str, str]]:
+    """`model_file` and `platform_file` ({path, sha256}) for a model or platform read from a
+    file of the user's (not a zoo, shipped or preset name), so a mapping can be checked, exported
+    and measured from the mapping file alone."""
+    files = {}
+    source = problem.graph.source
+    if source != "<memory>" and not is_shipped_model(problem.graph.name) and Path(source).is_file():
+        files["model_file"] = file_record(source)
+    platform = problem.platform.source
+    presets = data_path("platforms").resolve()
+    if Path(platform).is_file() and not Path(platform).resolve().is_relative_to(presets):
+        files["platform_file"] = file_record(platform)
+    return files
 
 
 def _outcome(solution: Solution | ScheduleSolution) -> dict[str, Any]:
@@ -196,7 +215,7 @@ def front_json(problem: Problem, front: Front) -> dict:
     A channel-split problem is written through its layer-wise `base` (the schema has `split`).
     """
     problem = getattr(problem, "base", problem)
-    shared = ("model", "platform", "sensitivity", "constraints")
+    shared = ("model", "platform", "model_file", "platform_file", "sensitivity", "constraints")
     points = []
     for p in front.points:
         entry = {k: v for k, v in solution_json(problem, p).items() if k not in shared}
@@ -204,7 +223,7 @@ def front_json(problem: Problem, front: Front) -> dict:
         points.append(entry)
     context = solution_json(problem, Solution("pareto", "infeasible", front.quantities[0]))
     return {
-        **{k: context[k] for k in shared},
+        **{k: context[k] for k in shared if k in context},
         "quantities": list(front.quantities),
         "method": front.method,
         "complete": front.complete,
