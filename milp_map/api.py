@@ -24,9 +24,9 @@ from milp_map import pipeline
 from milp_map.core.graph import LayerGraph
 from milp_map.core.platform import Platform
 from milp_map.core.solution import Front, Solution
-from milp_map.core.split import Target
+from milp_map.core.split import Target, base_problem
 from milp_map.defaults import DEFAULT_PLATFORM, DEFAULT_PROXY_FRACTION
-from milp_map.experiments.compare import Comparison
+from milp_map.experiments.compare import Comparison, measured_top1
 from milp_map.experiments.compare import compare as compare_methods
 from milp_map.experiments.methods import RunSettings
 from milp_map.io.problems import load_problem
@@ -123,17 +123,22 @@ def compare(
     jobs: int = 1,
     progress: bool = False,
     settings: RunSettings | None = None,
+    data: str = "auto",
     **problem: Unpack[ProblemOptions],
 ) -> Comparison:
     """Every applicable mapping method (or `methods`) on the same problem, against the proven
     optimum; with `front`, also each method's front against the exact one (hypervolume).
 
     `settings` sets seeds, threads, the exact solver's time limit and the searches' budgets
-    (milp_map.experiments.methods.RunSettings); its `front` is taken from `front`.
+    (milp_map.experiments.methods.RunSettings); its `front` is taken from `front`. `data`
+    fills the measured top-1 column as `python -m milp_map.compare --data` does ("auto":
+    MNIST for shipped real models, none for zoo models with random weights; "none").
     """
     target = _target(model, platform, problem, sweeps_proxy=front is not None and "proxy" in front)
     run = dataclasses.replace(settings or RunSettings(), front=front)
-    return compare_methods(target, methods, run, jobs, progress=progress)
+    name = model.name if isinstance(model, LayerGraph) else str(model)
+    accuracy_fn, _ = measured_top1(base_problem(target), data, name)
+    return compare_methods(target, methods, run, jobs, accuracy_fn, progress=progress)
 
 
 def _target(

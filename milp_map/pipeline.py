@@ -200,7 +200,9 @@ def _as_split(target: SplitProblem, solution: Solution, selection: Any) -> Solut
 def _best_so_far(target: Target, best: Solution, stopped: Solution, interrupted: bool) -> Solution:
     """The warm start's mapping as the answer of a search that stopped without one."""
     value = best.metrics.value(target.objective)  # type: ignore[union-attr]
-    bound = None if stopped.best_bound is None else min(stopped.best_bound, value)
+    # every objective is a sum of non-negative costs: a bound below 0 (CP-SAT's trivial one,
+    # lowered by its rounding allowance) says nothing
+    bound = None if stopped.best_bound is None else min(max(stopped.best_bound, 0.0), value)
     return Solution(
         method=stopped.method,
         status="feasible",

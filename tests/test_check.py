@@ -197,3 +197,56 @@ def test_layers_of_one_unit_share_an_accelerator(results, tmp_path, capsys) -> N
     path = _write(tmp_path, data)
     code, _, err = _run(capsys, "--mapping", str(path), "--groups", str(groups))
     assert code == 0, err
+
+
+# ----------------------------------------------------------------------------- model files
+
+
+def test_a_mapping_names_its_model_file_and_is_checked_against_it(tmp_path, capsys) -> None:
+    """A file model whose name is also a zoo name (ds_cnn saved as resnet8.onnx) is checked,
+    exported and measured against the file the mapping was made from, not the built-in one;
+    a changed or lost file is a one-line error."""
+    from milp_map.cli import export as export_cli
+    from milp_map.io.zoo import build_model
+
+    model = tmp_path / "resnet8.onnx"
+    model.write_bytes(build_model(MODEL).SerializeToString())
+    mapping = tmp_path / "m.json"
+    assert solve.main(["--model", str(model), "--quiet", "--out", str(mapping)]) == 0
+    header = json.loads(mapping.read_text())
+    assert header["model"] == "resnet8"
+    assert header["model_file"]["path"] == str(model.resolve())
+    assert "platform_file" not in header  # a preset is named, not a file
+    code, out, _ = _run(capsys, "--mapping", str(mapping), "--quiet")
+    assert code == 0 and "(12 layers" in out
+    assert export_cli.main(["--mapping", str(mapping), "--out", str(tmp_path / "x.onnx")]) == 0
+    capsys.readouterr()
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "resnet8.onnx").write_bytes(model.read_bytes())
+    (moved / "m.json").write_text(mapping.read_text())
+    model.unlink()
+    assert _run(capsys, "--mapping", str(moved / "m.json"), "--quiet")[0] == 0  # found beside
+
+    (moved / "resnet8.onnx").write_bytes(build_model("resnet20").SerializeToString())
+    code, _, err = _run(capsys, "--mapping", str(moved / "m.json"))
+    assert code == 2 and "has changed since the mapping was made" in _one_line_error(err)
+    (moved / "resnet8.onnx").unlink()
+    code, _, err = _run(capsys, "--mapping", str(moved / "m.json"))
+    assert code == 2 and "is missing" in _one_line_error(err)
+
+
+def test_a_platform_file_is_named_too(tmp_path, capsys) -> None:
+    from milp_map.resources import data_path
+
+    platform = tmp_path / "board.yaml"
+    platform.write_text(
+        data_path("platforms", "diana.yaml").read_text().replace("name: diana", "name: b")
+    )
+    mapping = tmp_path / "m.json"
+    argv = ["--model", MODEL, "--platform", str(platform), "--quiet", "--out", str(mapping)]
+    assert solve.main(argv) == 0
+    header = json.loads(mapping.read_text())
+    assert header["platform"] == "b" and header["platform_file"]["path"] == str(platform)
+    assert _run(capsys, "--mapping", str(mapping), "--quiet")[0] == 0

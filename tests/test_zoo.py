@@ -33,6 +33,7 @@ OUTPUT_SHAPES = {
         "output_26": [1, 255, 26, 26],
         "output_52": [1, 255, 52, 52],
     },
+    "vit_tiny": {"output": [1, 1000]},
 }
 
 
@@ -90,6 +91,9 @@ REFERENCE_PARAMS = {
     # including BN mean/var of the 72 BN convs (2 * 26,304); 61,949,149 is also what
     # ultralytics reports for YOLOv3.
     "yolov3": (62_001_757 - 2 * 26_304, 0.0),
+    # timm deit_tiny_patch16_224 (ViT-Tiny): 5,717,416 (patch embedding, class token, position
+    # embeddings, 12 blocks, final norm, head).
+    "vit_tiny": (5_717_416, 0.0),
 }
 
 

@@ -161,14 +161,11 @@ def check_positive(**counts: int | None) -> None:
 def check_solver_limits(
     time_limit: float | None, gap: float | None = None, seed: int = 0, threads: int = 1
 ) -> None:
-    """Solver limits a solver would reject with a cryptic status, named on one line."""
-    if time_limit is not None and not time_limit > 0:
-        raise MilpMapError(f"--time-limit must be > 0 seconds, got {time_limit}")
-    if gap is not None and not gap >= 0:
-        raise MilpMapError(f"--gap must be >= 0, got {gap}")
-    check_positive(threads=threads)
-    if seed < 0:
-        raise MilpMapError(f"--seed must be >= 0, got {seed}")
+    """Solver limits a solver would reject with a cryptic status, named by their flags."""
+    from milp_map.solvers.base import check_limits
+
+    flags = {"time_limit": "--time-limit", "gap": "--gap", "threads": "--threads", "seed": "--seed"}
+    check_limits(time_limit, gap, threads, seed, flags)
 
 
 def run(

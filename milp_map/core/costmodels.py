@@ -30,7 +30,7 @@ def _with_out_channels(layer: Layer, n_out: int | None) -> Layer:
         return layer
     if layer.op == "dwconv":
         return replace(layer, out_channels=n_out, in_channels=n_out, groups=n_out)
-    return replace(layer, out_channels=n_out)
+    return replace(layer, out_channels=n_out, channel_group=1)
 
 
 def _conv_geometry(layer: Layer) -> tuple[int, int, int, int, int, int, int]:

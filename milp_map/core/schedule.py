@@ -1,9 +1,11 @@
-"""The joint scheduling problem: one or more networks' units as jobs on one platform's accelerators.
+"""The joint scheduling problem: one or more networks' units as jobs on one platform's
+accelerators; and the schedule a scheduling method returns.
 
 Concurrent execution (formulations/concurrent.md) gives every unit an option and a start time;
 several networks share the accelerators. This module flattens the per-network `Problem`s
 (option tables, edges with transition costs, proxy budgets) into one job list, and holds what
-only scheduling needs: objective, deadlines, switch limits and contention slowdowns.
+only scheduling needs: objective, deadlines, switch limits and contention slowdowns. How a
+schedule is timed and checked is milp_map/evaluation/timeline.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Schedules: what a concurrent solve returns, how it is timed, scored and checked.
+"""How a schedule (milp_map/core/schedule.py) is timed, scored and checked.
 
 The evaluator of concurrent mode (formulations/concurrent.md, "Semantics"): every method's
 answer is re-timed here from its assignment and job order (`retime`), scored by
@@ -48,7 +48,7 @@ def transition(problem: ScheduleProblem, edge: int, choice: Sequence[int]) -> tu
 
 
 def objective_value(problem: ScheduleProblem, metrics: ScheduleMetrics) -> float:
-    """The problem's objective for these metrics (module docstring of milp_map.multi)."""
+    """The problem's objective for these metrics (module docstring of milp_map.core.schedule)."""
     if problem.objective == "makespan":
         return metrics.makespan_s
     if problem.objective == "energy":

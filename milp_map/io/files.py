@@ -26,7 +26,7 @@ def check_out_path(path: str | Path) -> Path:
     """The output path, or a clear error if it cannot be written (checked before solving)."""
     path = Path(path)
     if path.is_dir():
-        raise MilpMapError(f"{path}: is a directory; --out takes a file path such as mapping.json")
+        raise MilpMapError(f"{path}: is a directory; --out takes the path of a file to write")
     if not path.parent.is_dir():
         raise MilpMapError(f"{path}: folder {path.parent} does not exist")
     return path

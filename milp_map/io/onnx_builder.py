@@ -65,6 +65,13 @@ class GraphBuilder:
     def _normal(self, shape: tuple[int, ...], std: float) -> np.ndarray:
         return self.rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
 
+    def parameter(self, name: str, shape: tuple[int, ...], std: float) -> str:
+        """A learned tensor used as an operand (a class token, position embeddings), named
+        NAME:weight so it counts as a parameter; its last dim is its feature count."""
+        tensor = self.constant(f"{name}:weight", self._normal(shape, std))
+        self.n_channels[tensor], self.mean_square[tensor] = shape[-1], std**2
+        return tensor
+
     # ------------------------------------------------------------------ layers with parameters
 
     def conv(
@@ -136,6 +143,68 @@ class GraphBuilder:
             transB=1,
         )
 
+    def linear(self, block: str, part: str, x: str, n_out: int) -> str:
+        """Token-wise linear layer on (N, tokens, features): MatMul(x, W) + b, W stored
+        [n_in, n_out] (as torch's exporters write nn.Linear on 3-D inputs)."""
+        n_in = self.n_channels[x]
+        name = f"{block}/{part}"
+        weight = self.constant(f"{name}:weight", self._normal((n_in, n_out), np.sqrt(1.0 / n_in)))
+        y = self.node(
+            "MatMul", block, part, [x, weight], n_channels=n_out, mean_square=self.mean_square[x]
+        )
+        bias = self.constant(f"{name}:bias", self._normal((n_out,), 0.01))
+        return self.node("Add", block, f"{part}_bias", [y, bias])
+
+    def layer_norm(self, block: str, part: str, x: str) -> str:
+        """LayerNormalization over the last axis: gamma ~ 1, beta ~ 0."""
+        n = self.n_channels[x]
+        name = f"{block}/{part}"
+        scale = self.constant(f"{name}:gamma", 1.0 + self._normal((n,), 0.05))
+        shift = self.constant(f"{name}:beta", self._normal((n,), 0.05))
+        return self.node(
+            "LayerNormalization", block, part, [x, scale, shift], mean_square=1.0, axis=-1
+        )
+
+    def gelu(self, block: str, part: str, x: str) -> str:
+        """GELU as the exact erf form torch exports below opset 20: x * (1 + erf(x/sqrt2)) / 2."""
+        scaled = self.node("Div", block, f"{part}_div", [x, self._scalar("gelu:sqrt2", 2**0.5)])
+        erf = self.node("Erf", block, f"{part}_erf", [scaled])
+        shifted = self.node("Add", block, f"{part}_add", [erf, self._scalar("gelu:one", 1.0)])
+        half = self.node("Mul", block, f"{part}_half", [shifted, self._scalar("gelu:half", 0.5)])
+        return self.node("Mul", block, part, [x, half], mean_square=0.5 * self.mean_square[x])
+
+    def _scalar(self, name: str, value: float) -> str:
+        if not any(t.name == name for t in self.initializers):
+            self.constant(name, np.array(value, dtype=np.float32))
+        return name
+
+    def reshape(self, block: str, part: str, x: str, shape: Sequence[int], n_channels: int) -> str:
+        target = self.constant(f"{block}/{part}:shape", np.array(shape, dtype=np.int64))
+        return self.node("Reshape", block, part, [x, target], n_channels=n_channels)
+
+    def transpose(self, block: str, part: str, x: str, perm: Sequence[int], n_channels: int) -> str:
+        return self.node("Transpose", block, part, [x], n_channels=n_channels, perm=list(perm))
+
+    def matmul(self, block: str, part: str, a: str, b: str, n_out: int) -> str:
+        """MatMul of two run-time tensors (attention scores, attention-weighted values)."""
+        return self.node("MatMul", block, part, [a, b], n_channels=n_out)
+
+    def split(self, block: str, part: str, x: str, n_parts: int, axis: int = -1) -> list[str]:
+        """Equal parts along `axis` (Split with a constant `split` input, opset 13 on)."""
+        size = self.n_channels[x] // n_parts
+        name = f"{block}/{part}"
+        sizes = self.constant(f"{name}:split", np.array([size] * n_parts, dtype=np.int64))
+        outs = [f"{name}:out{k}" for k in range(n_parts)]
+        self.nodes.append(helper.make_node("Split", [x, sizes], outs, name=name, axis=axis))
+        for out in outs:
+            self.n_channels[out], self.mean_square[out] = size, self.mean_square[x]
+        return outs
+
+    def gather(self, block: str, part: str, x: str, index: int, axis: int) -> str:
+        """One slice of `x` along `axis` (the class token of a ViT)."""
+        indices = self.constant(f"{block}/{part}:index", np.array(index, dtype=np.int64))
+        return self.node("Gather", block, part, [x, indices], axis=axis)
+
     # ---------------------------------------------------------------------------- activations
 
     def activation(self, kind: str, block: str, part: str, x: str) -> str:
@@ -190,11 +259,20 @@ class GraphBuilder:
         mean_square = self.mean_square[a] + self.mean_square[b]
         return self.node("Add", block, part, [a, b], mean_square=mean_square)
 
-    def concat(self, block: str, part: str, xs: Sequence[str]) -> str:
-        n_channels = sum(self.n_channels[x] for x in xs)
-        mean_square = sum(self.n_channels[x] * self.mean_square[x] for x in xs) / n_channels
+    def concat(
+        self, block: str, part: str, xs: Sequence[str], *, n_channels: int | None = None
+    ) -> str:
+        """Concat along axis 1 (channels; tokens, given `n_channels` of the features)."""
+        total = sum(self.n_channels[x] for x in xs)
+        mean_square = sum(self.n_channels[x] * self.mean_square[x] for x in xs) / total
         return self.node(
-            "Concat", block, part, xs, n_channels=n_channels, mean_square=mean_square, axis=1
+            "Concat",
+            block,
+            part,
+            xs,
+            n_channels=total if n_channels is None else n_channels,
+            mean_square=mean_square,
+            axis=1,
         )
 
     def upsample(self, block: str, part: str, x: str, scale: int = 2) -> str:

@@ -6,6 +6,7 @@ problem here, so a model name, a platform preset or a score file means the same 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from milp_map.io.zoo import is_zoo_name
 
 
 def load_problem(
-    model: str | LayerGraph,
+    model: str | Path | LayerGraph,
     platform: str | Path | Platform,
     *,
     objective: str = "latency",
@@ -49,9 +50,9 @@ def load_problem(
         raise MilpMapError(
             f"unknown granularity '{granularity}'; choose one of {', '.join(GRANULARITIES)}"
         )
-    graph = model if isinstance(model, LayerGraph) else load_model(model)
+    name = model.name if isinstance(model, LayerGraph) else os.fspath(model)
+    graph = model if isinstance(model, LayerGraph) else load_model(name)
     loaded = platform if isinstance(platform, Platform) else load_platform(platform)
-    name = graph.name if isinstance(model, LayerGraph) else model
     precisions = sorted({a.precision for a in loaded.accelerators})
     scores = (
         sensitivity

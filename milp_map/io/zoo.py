@@ -393,6 +393,60 @@ def _yolov3(g: GraphBuilder, x: str) -> Outputs:
     }
 
 
+def _vit(
+    g: GraphBuilder,
+    x: str,
+    *,
+    patch: int = 16,
+    dim: int = 192,
+    depth: int = 12,
+    heads: int = 3,
+    mlp_ratio: int = 4,
+    n_classes: int = 1000,
+) -> Outputs:
+    """Vision Transformer, ViT-Tiny / DeiT-Tiny shape (Dosovitskiy et al. 2021; Touvron et al.
+    2021): 16x16 patches, a class token, pre-norm blocks of multi-head self-attention (one
+    packed q, k, v projection, split) and a GELU MLP, then the head on the class token."""
+    size = g.input_shape[2] // patch
+    tokens = size * size + 1
+    head_dim = dim // heads
+    y = g.conv("patch_embed", "proj", x, dim, patch, patch, pads=(0, 0, 0, 0), bias=True)
+    y = g.reshape("patch_embed", "flatten", y, [1, dim, size * size], dim)
+    y = g.transpose("patch_embed", "tokens", y, [0, 2, 1], dim)
+    cls = g.parameter("embed/cls_token", (1, 1, dim), 0.02)
+    y = g.concat("embed", "cls", [cls, y], n_channels=dim)
+    y = g.node("Add", "embed", "pos", [y, g.parameter("embed/pos_embed", (1, tokens, dim), 0.02)])
+    for b in range(depth):
+        block = f"block{b}"
+        h = g.layer_norm(block, "norm1", y)
+        qkv = g.linear(block, "qkv", h, 3 * dim)
+        q, k, v = (
+            g.transpose(
+                block,
+                f"{name}_heads",
+                g.reshape(block, f"{name}_split", part, [1, tokens, heads, head_dim], head_dim),
+                [0, 2, 3, 1] if name == "k" else [0, 2, 1, 3],
+                head_dim,
+            )
+            for name, part in zip("qkv", g.split(block, "qkv_split", qkv, 3), strict=True)
+        )
+        scores = g.matmul(block, "attn_scores", q, k, tokens)
+        scale = g._scalar(f"{block}/attn:scale", head_dim**-0.5)
+        scores = g.node("Mul", block, "attn_scale", [scores, scale])
+        attention = g.softmax(block, "attn_softmax", scores)
+        context = g.matmul(block, "attn_values", attention, v, head_dim)
+        context = g.transpose(block, "attn_merge", context, [0, 2, 1, 3], head_dim)
+        context = g.reshape(block, "attn_flatten", context, [1, tokens, dim], dim)
+        y = g.add(block, "attn_residual", y, g.linear(block, "proj", context, dim))
+        h = g.layer_norm(block, "norm2", y)
+        h = g.gelu(block, "mlp_gelu", g.linear(block, "fc1", h, mlp_ratio * dim))
+        y = g.add(block, "mlp_residual", y, g.linear(block, "fc2", h, dim))
+    y = g.layer_norm("head", "norm", y)
+    y = g.gather("head", "cls", y, 0, axis=1)
+    probabilities = g.softmax("head", "softmax", g.fc("head", "fc", y, n_classes))
+    return {"output": (probabilities, [1, n_classes])}
+
+
 # ---------------------------------------------------------------------------------- registry
 
 
@@ -521,6 +575,13 @@ ZOO: dict[str, ZooEntry] = {
             "COCO",
             (1, 3, 416, 416),
             _yolov3,
+        ),
+        _entry(
+            "vit_tiny",
+            "ViT-Tiny / DeiT-Tiny: 16x16 patches, 12 blocks of 3-head attention, width 192",
+            "ImageNet",
+            (1, 3, 224, 224),
+            _vit,
         ),
     )
 }

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from milp_map.errors import MilpMapError
+
 Terms = Sequence[tuple[Any, float]]
 """A linear expression as (variable, coefficient) pairs."""
 
@@ -24,6 +26,31 @@ class SolverSettings:
     seed: int = 0
     log: bool = False
     """Stream the solver's own log (incumbent, bound, gap) to stderr."""
+
+    def __post_init__(self) -> None:
+        check_limits(self.time_limit_s, self.rel_gap, self.threads, self.seed)
+
+
+FIELD_NAMES = {"time_limit": "time_limit_s", "gap": "rel_gap", "threads": "threads", "seed": "seed"}
+
+
+def check_limits(
+    time_limit_s: float | None,
+    rel_gap: float | None,
+    threads: int,
+    seed: int,
+    names: dict[str, str] = FIELD_NAMES,
+) -> None:
+    """Limits a solver would reject with a cryptic status, named on one line (`names`: how
+    the caller spells them, e.g. the command line's flags)."""
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise MilpMapError(f"{names['time_limit']} must be > 0 seconds, got {time_limit_s}")
+    if rel_gap is not None and not rel_gap >= 0:
+        raise MilpMapError(f"{names['gap']} must be >= 0, got {rel_gap}")
+    if threads < 1:
+        raise MilpMapError(f"{names['threads']} must be >= 1, got {threads}")
+    if seed < 0:
+        raise MilpMapError(f"{names['seed']} must be >= 0, got {seed}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,234 @@
+"""Real networks through the front door: torchvision and transformers architectures (random
+weights), exported with both torch exporters, loaded, and solved on diana and jetson-xavier.
+
+    python benchmarks/real_networks.py [--models resnet18 bert_tiny ...] [--cache DIR]
+        [--time-limit 60] [--granularities layer channel]
+
+Needs torch (milp_map[torch]), onnxscript (torch's default exporter), torchvision==0.28.0 and
+transformers; nothing is downloaded: weights are random, transformers build from configs.
+torchvision's PyPI wheel for the CPU build of torch 2.13 needs its two op-registration modules
+stubbed out, which this script does. Exports are cached in --cache (default: a temporary
+folder). Prints one row per (model, exporter, platform, granularity): ONNX nodes, layers,
+load time, solve status and time, with the default proxy budget (half the range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import platform as host
+import sys
+import tempfile
+import time
+import types
+import warnings
+from pathlib import Path
+
+import onnx
+import pandas as pd
+import torch
+
+from milp_map.errors import MilpMapError
+from milp_map.io.onnx import load_onnx
+from milp_map.io.problems import load_problem
+from milp_map.pipeline import solve
+from milp_map.solvers import SolverSettings
+
+PLATFORMS = ("diana", "jetson-xavier")
+EXPORTERS = ("torchscript", "dynamo")
+IMAGE = 224
+
+TORCHVISION = {
+    "alexnet": {},
+    "convnext_tiny": {},
+    "densenet121": {},
+    "efficientnet_b0": {},
+    "efficientnet_v2_s": {},
+    "googlenet": {"aux_logits": False, "init_weights": True},
+    "inception_v3": {"aux_logits": False, "init_weights": True, "size": 299},
+    "maxvit_t": {},
+    "mnasnet0_5": {},
+    "mobilenet_v2": {},
+    "mobilenet_v3_small": {},
+    "regnet_y_400mf": {},
+    "resnet18": {},
+    "resnet50": {},
+    "resnext50_32x4d": {},
+    "shufflenet_v2_x1_0": {},
+    "squeezenet1_0": {},
+    "swin_t": {},
+    "swin_v2_t": {},
+    "vgg11": {},
+    "vit_b_16": {},
+    "wide_resnet50_2": {},
+    "deeplabv3_mobilenet_v3_large": {"weights_backbone": None, "aux_loss": False},
+    "fcn_resnet50": {"weights_backbone": None, "aux_loss": False},
+    "lraspp_mobilenet_v3_large": {"weights_backbone": None},
+}
+"""torchvision classification and segmentation architectures, with their keyword options."""
+TRANSFORMERS = ("bert_tiny", "gpt2_tiny", "vit_tiny")
+
+
+def import_torchvision():
+    """torchvision beside the CPU build of torch 2.13: its compiled ops are registered for
+    another build, so the two modules that register them are stubbed (nothing here uses them)."""
+    for name in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    import torchvision
+
+    return torchvision
+
+
+def build(name: str) -> tuple[torch.nn.Module, tuple]:
+    """(eval-mode torch module returning one tensor, example inputs) for a model name."""
+    torch.manual_seed(0)
+    if name in TRANSFORMERS:
+        return _transformer(name)
+    tv = import_torchvision()
+    options = dict(TORCHVISION[name])
+    size = options.pop("size", IMAGE)
+    maker = getattr(tv.models, name, None) or getattr(tv.models.segmentation, name)
+    model = maker(weights=None, **options).eval()
+    return OneTensor(model).eval(), (torch.randn(1, 3, size, size),)
+
+
+def _transformer(name: str) -> tuple[torch.nn.Module, tuple]:
+    """Tiny BERT, GPT-2 and ViT from transformers configs (random weights, no download)."""
+    import_torchvision()  # transformers imports torchvision when it is installed
+    import transformers as hf
+
+    tokens = (torch.randint(0, 1000, (1, 16)),)
+    if name == "bert_tiny":
+        config = hf.BertConfig(
+            vocab_size=1000,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            max_position_embeddings=64,
+        )
+        return OneTensor(hf.BertModel(config).eval()).eval(), tokens
+    if name == "gpt2_tiny":
+        config = hf.GPT2Config(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+        return OneTensor(hf.GPT2Model(config).eval(), with_mask=True).eval(), tokens
+    config = hf.ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        num_labels=10,
+    )
+    model = hf.ViTForImageClassification(config).eval()
+    return OneTensor(model).eval(), (torch.randn(1, 3, 32, 32),)
+
+
+class OneTensor(torch.nn.Module):
+    """The model's main output as one tensor (segmentation `out`, logits, hidden states)."""
+
+    def __init__(self, model: torch.nn.Module, with_mask: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.with_mask = with_mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_mask:  # GPT-2's default mask needs an op TorchScript cannot export
+            y = self.model(input_ids=x, attention_mask=torch.ones_like(x), use_cache=False)
+        else:
+            y = self.model(x)
+        for key in ("logits", "last_hidden_state"):
+            if hasattr(y, key):
+                return getattr(y, key)
+        return y["out"] if isinstance(y, dict) else y
+
+
+def export(name: str, exporter: str, folder: Path) -> Path:
+    """NAME_EXPORTER.onnx in `folder` (reused when it is there)."""
+    path = folder / f"{name}_{exporter}.onnx"
+    if path.is_file():
+        return path
+    module, inputs = build(name)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.backends.mha.set_fastpath_enabled(False)
+        with torch.no_grad():
+            torch.onnx.export(
+                module, inputs, str(path), dynamo=exporter == "dynamo", opset_version=18
+            )
+    return path
+
+
+def run(
+    names: list[str], folder: Path, granularities: list[str], time_limit_s: float
+) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        for exporter in EXPORTERS:
+            row: dict[str, object] = {"model": name, "exporter": exporter}
+            try:
+                path = export(name, exporter, folder)
+            except Exception as exc:  # the exporter's own failure, not milp_map's
+                rows.append({**row, "status": f"export failed: {_first(exc)}"})
+                continue
+            nodes = len(onnx.load(path, load_external_data=False).graph.node)
+            start = time.perf_counter()
+            try:
+                graph = load_onnx(path)
+            except MilpMapError as exc:
+                rows.append({**row, "onnx_nodes": nodes, "status": f"refused: {_first(exc)}"})
+                continue
+            load_s = time.perf_counter() - start
+            row.update(onnx_nodes=nodes, layers=len(graph), load_s=load_s)
+            for platform in PLATFORMS:
+                for granularity in granularities:
+                    rows.append({**row, **_solve(graph, platform, granularity, time_limit_s)})
+            print(f"{name} {exporter}: {len(graph)} layers", file=sys.stderr, flush=True)
+    return pd.DataFrame(rows)
+
+
+SOLVERS = {"layer": ("highs", 1), "channel": ("cpsat", 2)}
+"""(backend, workers) per granularity: HiGHS proves layer-wise DAGs fastest, CP-SAT with two
+workers fine channel splits (benchmarks/scaling.py, channel_split_scaling.py)."""
+
+
+def _solve(graph: object, platform: str, granularity: str, time_limit_s: float) -> dict:
+    cell = {"platform": platform, "granularity": granularity}
+    target = load_problem(graph, platform, max_proxy_fraction=0.5, granularity=granularity)  # type: ignore[arg-type]
+    backend, threads = SOLVERS[granularity]
+    settings = SolverSettings(time_limit_s=time_limit_s, threads=threads)
+    start = time.perf_counter()
+    solution = solve(target, backend, settings).solution
+    return {
+        **cell,
+        "status": solution.status,
+        "solver": solution.method,
+        "gap_pct": None if solution.gap is None else 100 * solution.gap,
+        "latency_ms": None if solution.metrics is None else 1e3 * solution.metrics.latency_s,
+        "solve_s": time.perf_counter() - start,
+    }
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:120]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=[*TORCHVISION, *TRANSFORMERS])
+    parser.add_argument("--cache", type=Path, help="folder for the exported .onnx files")
+    parser.add_argument("--granularities", nargs="+", default=["layer", "channel"])
+    parser.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.cache or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        table = run(args.models, folder, args.granularities, args.time_limit)
+    print(f"# {host.node()} {host.machine()}, Python {host.python_version()}")
+    print(table.to_markdown(index=False, floatfmt=".3g"))
+
+
+if __name__ == "__main__":
+    main()
