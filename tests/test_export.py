@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
+from platforms import FP32_PLATFORM
 
 from milp_map.accuracy import export
 from milp_map.accuracy.measure import predict
@@ -22,20 +23,6 @@ from milp_map.io.zoo import build_model
 pytest.importorskip("onnxruntime")
 
 MODEL = "resnet8"  # 15 layers, convs with and without BN, a Gemm head: fast and covers both ops
-
-FP32_PLATFORM = """\
-name: twofp32
-static_power_w: 0.001
-accelerators:
-  - name: cpu
-    precision: fp32
-    cost: {model: roofline, macs_per_s: 1.0e+9, bytes_per_s: 1.0e+9}
-    dynamic_power_w: 0.5
-  - name: gpu
-    precision: fp32
-    cost: {model: roofline, macs_per_s: 2.0e+9, bytes_per_s: 1.0e+9, overhead_s: 1.0e-5}
-    dynamic_power_w: 1.0
-"""
 
 
 def _solve(tmp: Path, name: str, *argv: str) -> Path:

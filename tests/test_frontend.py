@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from platforms import FP32_PLATFORM
 
 from milp_map.accuracy.export import export_mapped, plan_of, sample_inputs
 from milp_map.core.graph import LayerGraph
@@ -27,20 +28,6 @@ from milp_map.io.problems import load_problem
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 nn = torch.nn
-
-FP32_PLATFORM = """\
-name: twofp32
-static_power_w: 0.001
-accelerators:
-  - name: cpu
-    precision: fp32
-    cost: {model: roofline, macs_per_s: 1.0e+9, bytes_per_s: 1.0e+9}
-    dynamic_power_w: 0.5
-  - name: gpu
-    precision: fp32
-    cost: {model: roofline, macs_per_s: 2.0e+9, bytes_per_s: 1.0e+9, overhead_s: 1.0e-5}
-    dynamic_power_w: 1.0
-"""
 
 NEEDS_ONNXSCRIPT = pytest.mark.skipif(
     importlib.util.find_spec("onnxscript") is None,
@@ -343,7 +330,7 @@ def test_weights_in_an_external_data_file_load_and_a_missing_one_is_named(tmp_pa
 # ---------------------------------------------------------------- torchvision, where it imports
 
 
-def _torchvision():  # noqa: ANN202 (the module, or a skip)
+def _torchvision():
     """torchvision beside the CPU build of torch 2.13, its op registrations stubbed (the
     PyPI wheel registers them for another build); skipped where it is not installed."""
     import sys

@@ -66,6 +66,19 @@ def _read_only(array: np.ndarray | None) -> np.ndarray | None:
     return frozen
 
 
+def _flat_layer(node: Node, **fields: object) -> Layer:
+    """A layer without a kernel window (gemm, matmul, embedding, element-wise): 1x1 kernel,
+    stride 1, one group, named after its main node."""
+    return Layer(
+        name=node.name,
+        kernel=(1, 1),
+        stride=(1, 1),
+        groups=1,
+        onnx_nodes=(node.name,),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def _outputs_elems(node: Node, view: ModelView) -> int:
     """Elements the node writes (every output: a Split writes several)."""
     return sum(view.elems(tensor, node) for tensor in node.outputs)
@@ -162,14 +175,11 @@ def _gemm_layer(kind: str, node: Node, view: ModelView) -> Layer:
     k_in, n_out = (b_dims[1], b_dims[0]) if transposed else (b_dims[0], b_dims[1])
     weight = view.constant_value(b, node)
     rows_hw = _spatial(y_dims[:-1])
-    return Layer(
-        name=node.name,
+    return _flat_layer(
+        node,
         op="gemm",
         in_channels=k_in,
         out_channels=n_out,
-        kernel=(1, 1),
-        stride=(1, 1),
-        groups=1,
         in_hw=rows_hw,
         out_hw=rows_hw,
         macs=math.prod(y_dims) * k_in,
@@ -177,7 +187,6 @@ def _gemm_layer(kind: str, node: Node, view: ModelView) -> Layer:
         input_elems=view.input_elems(node),
         output_elems=math.prod(y_dims),
         weight=_read_only(weight if weight is None or transposed else weight.T),
-        onnx_nodes=(node.name,),
     )
 
 
@@ -207,14 +216,11 @@ def _matmul_layer(kind: str, node: Node, view: ModelView) -> Layer:
         op, weight_tensor = "matmul", None
         k_in, n_out = a_dims[-1], (y_dims[-1] if y_dims else 1)
         in_hw, out_hw = _spatial(a_dims[:-1]), _spatial(y_dims[:-1])
-    return Layer(
-        name=node.name,
+    return _flat_layer(
+        node,
         op=op,
         in_channels=k_in,
         out_channels=n_out,
-        kernel=(1, 1),
-        stride=(1, 1),
-        groups=1,
         in_hw=in_hw,
         out_hw=out_hw,
         macs=math.prod(y_dims) * k_in,
@@ -222,7 +228,6 @@ def _matmul_layer(kind: str, node: Node, view: ModelView) -> Layer:
         input_elems=view.input_elems(node),
         output_elems=math.prod(y_dims),
         weight=_read_only(weight),
-        onnx_nodes=(node.name,),
     )
 
 
@@ -244,21 +249,17 @@ def _einsum_layer(node: Node, view: ModelView) -> Layer:
     out_channels, out_hw = _layout(y_dims)
     first = view.activation_inputs(node)[0]
     _, in_hw = _layout(view.dims(first, node))
-    return Layer(
-        name=node.name,
+    return _flat_layer(
+        node,
         op="matmul",
         in_channels=max(1, summed),
         out_channels=out_channels,
-        kernel=(1, 1),
-        stride=(1, 1),
-        groups=1,
         in_hw=in_hw,
         out_hw=out_hw,
         macs=math.prod(sizes.values()),
         weight_count=sum(view.weight_count(t, node) for t in node.inputs if t in view.static),
         input_elems=view.input_elems(node),
         output_elems=math.prod(y_dims),
-        onnx_nodes=(node.name,),
     )
 
 
@@ -285,14 +286,11 @@ def _embedding_layer(kind: str, node: Node, view: ModelView) -> Layer:
     rows = _spatial(i_dims[1:]) if len(i_dims) > 1 else (1, 1)
     n_out = int(math.prod(t_dims[1:])) if len(t_dims) > 1 else 1
     weight = None if value is None else value.reshape(t_dims[0], n_out).T
-    return Layer(
-        name=node.name,
+    return _flat_layer(
+        node,
         op="embedding",
         in_channels=int(t_dims[0]),
         out_channels=n_out,
-        kernel=(1, 1),
-        stride=(1, 1),
-        groups=1,
         in_hw=rows,
         out_hw=rows,
         macs=0,
@@ -300,7 +298,6 @@ def _embedding_layer(kind: str, node: Node, view: ModelView) -> Layer:
         input_elems=view.input_elems(node),
         output_elems=math.prod(y_dims),
         weight=_read_only(weight),
-        onnx_nodes=(node.name,),
     )
 
 
@@ -319,21 +316,17 @@ def _elementwise_layer(kind: str, node: Node, view: ModelView) -> Layer:
         "reduce": math.prod(x_dims),
     }
     weights = sum(view.weight_count(t, node) for t in node.inputs if t in view.static)
-    return Layer(
-        name=node.name,
+    return _flat_layer(
+        node,
         op=kind,
         in_channels=in_channels,
         out_channels=out_channels,
-        kernel=(1, 1),
-        stride=(1, 1),
-        groups=1,
         in_hw=in_hw,
         out_hw=out_hw,
         macs=operations.get(kind, 0),
         weight_count=weights if kind == "norm" else 0,
         input_elems=view.input_elems(node),
         output_elems=output_elems,
-        onnx_nodes=(node.name,),
     )
 
 
