@@ -7,6 +7,7 @@ command lines' `--help` stay fast:
     best = milp_map.solve_mapping("resnet20", "diana")
     front = milp_map.pareto_front("mobilenet_v1", "rockpi-n10", ("latency", "energy"))
     table = milp_map.compare("resnet20", "diana").to_frame()
+    tuned = milp_map.finetune_mapping("mnist_resnet", "diana", epochs=3)  # milp_map[torch]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _API = {
     "solve_mapping": "milp_map.api",
     "pareto_front": "milp_map.api",
     "compare": "milp_map.api",
+    "finetune_mapping": "milp_map.api",
     "load_problem": "milp_map.io.problems",
     "Solution": "milp_map.core.solution",
     "Front": "milp_map.core.solution",
@@ -33,13 +35,14 @@ __all__ = [
     "Solution",
     "__version__",
     "compare",
+    "finetune_mapping",
     "load_problem",
     "pareto_front",
     "solve_mapping",
 ]
 
 if TYPE_CHECKING:
-    from milp_map.api import compare, pareto_front, solve_mapping
+    from milp_map.api import compare, finetune_mapping, pareto_front, solve_mapping
     from milp_map.core.solution import Front, Solution
     from milp_map.errors import MilpMapError
     from milp_map.experiments.compare import Comparison

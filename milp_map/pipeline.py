@@ -4,17 +4,21 @@ mappings a solve is reported against.
 The command lines, the Python API, the comparator and sweep cells all solve through `solve`;
 `front` and `schedule` are its siblings for exact fronts and concurrent schedules, and
 `accuracy_budget` / `verify_accuracy` turn an allowed top-1 drop into a proxy budget and
-measure the answer against it.
+measure the answer against it (after fine-tuning, given FineTuneSettings), and `finetune`
+fine-tunes an answer and measures it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from milp_map.accuracy import calibration
 from milp_map.accuracy.calibration import DropCheck
+from milp_map.accuracy.export import model_proto, plan_of
+from milp_map.accuracy.finetune import FineTuneReport, FineTuneSettings, finetune_and_measure
 from milp_map.baselines.manual import manual_mappings
 from milp_map.baselines.schedules import reference_schedules
 from milp_map.baselines.single import single_accelerator
@@ -246,9 +250,12 @@ def accuracy_budget(
     sensitivity: str | None = None,
     granularity: str = "layer",
     data: str = calibration.DEFAULT_DATA,
+    finetune: FineTuneSettings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> float:
-    """The proxy budget whose calibrated top-1 drop on `data` is at most `max_drop_pp`
-    points (shipped real models only: their calibration is measured)."""
+    """The proxy budget whose calibrated top-1 drop on `data` (after fine-tuning with
+    `finetune`) is at most `max_drop_pp` points (shipped real models only: their calibration
+    is measured; a recipe without a shipped fit is fitted first, which takes minutes)."""
     if not is_shipped_model(model):
         raise MilpMapError(
             f"--max-accuracy-drop needs a shipped real model with a measured calibration "
@@ -256,7 +263,14 @@ def accuracy_budget(
         )
     load_dataset(data)  # fail before solving if the data cannot be read (cached)
     return calibration.proxy_budget_for_drop(
-        model, platform, max_drop_pp, sensitivity, granularity, data=data
+        model,
+        platform,
+        max_drop_pp,
+        sensitivity,
+        granularity,
+        data=data,
+        finetune=finetune,
+        progress=progress,
     )
 
 
@@ -269,11 +283,16 @@ def verify_accuracy(
     *,
     sensitivity: str | None = None,
     data: str = calibration.DEFAULT_DATA,
+    finetune: FineTuneSettings | None = None,
+    mapped: Any = None,
 ) -> DropCheck:
-    """Export the solution's mapping, measure it on the held-out half of `data` and compare
-    its drop with `max_drop_pp` (and with what the calibration predicted)."""
+    """Export (fine-tune) the solution's mapping, measure it on the held-out half of `data`
+    and compare its drop with `max_drop_pp` (and with what the calibration predicted).
+    `mapped`: its ONNX model fine-tuned already with `finetune` (pipeline.finetune)."""
     assert solution.mapping is not None
-    fit = calibration.load_calibration(model, platform, data=data, sensitivity=sensitivity)
+    fit = calibration.load_calibration(
+        model, platform, data=data, sensitivity=sensitivity, finetune=finetune
+    )
     return calibration.verify_drop(
         base_problem(target),
         solution.mapping,
@@ -281,6 +300,31 @@ def verify_accuracy(
         data=data,
         calibration=fit,
         proxy=solution.metrics.accuracy_proxy if solution.metrics else None,
+        finetune=finetune,
+        mapped=mapped,
+    )
+
+
+def finetune(
+    target: Target,
+    solution: Solution,
+    data: str = calibration.DEFAULT_DATA,
+    settings: FineTuneSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FineTuneReport:
+    """Fine-tune the mapping of `solution` on the training split of `data` (finetune.py) and
+    measure it on the test split before and after."""
+    if solution.mapping is None:
+        raise MilpMapError("the solve found no mapping to fine-tune")
+    problem = base_problem(target)
+    graph = problem.graph
+    return finetune_and_measure(
+        model_proto(graph.name, graph),
+        graph,
+        plan_of(problem, solution.mapping),
+        load_dataset(data),
+        settings,
+        progress,
     )
 
 
@@ -293,5 +337,7 @@ def accuracy_entry(check: DropCheck, data: str) -> dict[str, Any]:
         "drop_pp": check.drop_pp,
         "max_drop_pp": check.max_drop_pp,
         "predicted_drop_pp": check.predicted_pp,
+        "drop_interval_pp": None if check.interval_pp is None else list(check.interval_pp),
         "exceeded": check.exceeded,
+        "finetune": check.finetune or None,
     }

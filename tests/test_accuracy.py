@@ -71,6 +71,7 @@ def test_evaluate_cli_reports_accuracy_next_to_the_metrics(
     assert evaluate.main(["--mapping", str(mapping), "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "top-1" in out and "drop" in out and "latency" in out and "proxy" in out
+    assert "95% CI" in out and "calibration" not in out  # resnet8 has no calibration
     assert evaluate.main(["--mapping", str(mapping), "--data", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown dataset 'nope'")
 

@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "milp_map.zoo",
         "milp_map.proxy",
         "milp_map.sensitivity",
+        "milp_map.finetune",
     ),
 )
 """Bottom to top: a module may import modules of its own layer and of the layers below it.
@@ -120,17 +121,8 @@ def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     }
 
 
-COMMANDS = (
-    "solve",
-    "check",
-    "evaluate",
-    "export",
-    "compare",
-    "sweep",
-    "zoo",
-    "proxy",
-    "sensitivity",
-)
+COMMANDS = tuple(shim.split(".")[1] for shim in LAYERS[-1] if shim != "milp_map.__main__")
+"""Every `python -m milp_map.X` command (the shims of the top layer)."""
 
 
 def test_help_and_version_load_no_heavy_library() -> None:

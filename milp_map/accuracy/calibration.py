@@ -9,6 +9,10 @@ by pool-adjacent-violators).
 `proxy_budget_for_drop` inverts it for `solve --max-accuracy-drop X`; `verify_drop` measures
 the mapping solve returns, since a fitted curve is only a prediction.
 
+With fine-tuning settings the mappings are fine-tuned (finetune.py) before they are measured,
+so the curve says what quantisation-aware training recovers: a separate fit and cache file
+(MODEL__PLATFORM__qatN.json for N epochs).
+
 Drops are in percentage points of top-1 accuracy on the dataset's test split, against the
 fp32 model. Fits are cached in data/calibration/MODEL__PLATFORM.json (other score files:
 MODEL__PLATFORM__HASH.json) with the hashes of the model and score files; a changed file
@@ -20,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -30,6 +34,8 @@ import numpy as np
 import onnx
 
 from milp_map.accuracy.export import export_mapped, model_proto, plan_of
+from milp_map.accuracy.finetune import FineTuneSettings, finetune_mapped
+from milp_map.accuracy.measure import drop_interval_pp
 from milp_map.core.graph import LayerGraph
 from milp_map.core.problem import Constraints, Problem
 from milp_map.core.solution import Part, UnitMapping
@@ -104,13 +110,15 @@ def make_problem(
 
 @dataclass(frozen=True)
 class Point:
-    """One measured mapping: its name, proxy and measured top-1 (and drop in points)."""
+    """One measured mapping: its name, proxy and measured top-1 (and drop in points, with
+    its paired 95% confidence interval)."""
 
     name: str
     proxy: float
     top1: float
     drop_pp: float
     loss: float
+    interval_pp: tuple[float, float] = (math.nan, math.nan)
 
 
 TEST_PARTS = ("all", "fit", "holdout")
@@ -130,7 +138,8 @@ def held_images(dataset: Dataset, part: str = "all") -> tuple[np.ndarray, np.nda
 
 
 class Measurer:
-    """Exports mappings of one model and measures them on one dataset's test split (or half)."""
+    """Exports mappings of one model (fine-tuned first when `finetune` is given) and measures
+    them on one dataset's test split (or half)."""
 
     def __init__(
         self,
@@ -138,6 +147,7 @@ class Measurer:
         data: str = DEFAULT_DATA,
         activations: bool = True,
         part: str = "all",
+        finetune: FineTuneSettings | None = None,
     ):
         from milp_map.accuracy.measure import measure
 
@@ -146,10 +156,13 @@ class Measurer:
         self.dataset = _dataset(data)
         self.activations = activations
         self.part = part
+        self.finetune = finetune
+        if finetune is not None and finetune.activations != activations:
+            raise MilpMapError("the fine-tuning settings and the measurer quantise differently")
         self.x_test, self.y_test = held_images(self.dataset, part)
         self._measure = measure
-        reference = measure(self.proto, self.x_test, self.y_test)
-        self.reference_top1 = reference.top1
+        self.reference = measure(self.proto, self.x_test, self.y_test)
+        self.reference_top1 = self.reference.top1
 
     @cached_property
     def calibration_images(self) -> np.ndarray:
@@ -157,18 +170,26 @@ class Measurer:
         return images[:CALIBRATION_IMAGES]
 
     def export(self, problem: Problem, mapping: UnitMapping) -> onnx.ModelProto:
+        plan = plan_of(problem, mapping)
+        if self.finetune is not None:
+            return finetune_mapped(self.proto, self.graph, plan, self.dataset, self.finetune).model
         return export_mapped(
             self.proto,
             self.graph,
-            plan_of(problem, mapping),
+            plan,
             activations=self.activations,
             calibration=self.calibration_images if self.activations else None,
         )
 
     def point(self, name: str, problem: Problem, mapping: UnitMapping, proxy: float) -> Point:
-        result = self._measure(self.export(problem, mapping), self.x_test, self.y_test)
+        return self.point_of_model(name, self.export(problem, mapping), proxy)
+
+    def point_of_model(self, name: str, model: onnx.ModelProto, proxy: float) -> Point:
+        """The measured point of a mapped model exported (fine-tuned) already."""
+        result = self._measure(model, self.x_test, self.y_test)
         drop = 100.0 * (self.reference_top1 - result.top1)
-        return Point(name, proxy, result.top1, drop, result.mean_loss)
+        interval = drop_interval_pp(self.reference, result)
+        return Point(name, proxy, result.top1, drop, result.mean_loss, interval)
 
 
 @lru_cache(maxsize=4)
@@ -335,6 +356,8 @@ class Calibration:
     fitted_pp: tuple[float, ...]
     """The isotonic fit of each point's drop within its granularity."""
     version: int = CALIBRATION_VERSION
+    finetune: str = ""
+    """FineTuneSettings.key() of the fine-tuning before each measurement ("": none)."""
 
     def curve(self, granularity: str = "layer") -> tuple[np.ndarray, np.ndarray]:
         """Knots (proxy, fitted drop) of the piecewise-linear fit, proxies strictly increasing."""
@@ -381,12 +404,16 @@ def fit_calibration(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     n_random: int = DEFAULT_RANDOM,
     activations: bool = True,
+    finetune: FineTuneSettings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Calibration:
-    """Sample, export and measure mappings, then fit the monotone proxy -> drop maps.
+    """Sample, export (fine-tune) and measure mappings, then fit the monotone proxy -> drop maps.
 
     Layer-wise points: the layer-wise optima at `fractions` and `n_random` random layer-wise
     mappings; channel points: the channel-split optima (group size 8) at `fractions`.
     """
+    if finetune is not None:
+        activations = finetune.activations
     problem = make_problem(model, platform, sensitivity)
     split = build_split_problem(problem, DEFAULT_GROUP_SIZE)
     samples = {
@@ -395,13 +422,18 @@ def fit_calibration(
         ),
         "channel": distinct(optimal_mappings(problem, fractions, "channel")),
     }
-    measurer = Measurer(problem.graph, data, activations, part="fit")
+    measurer = Measurer(problem.graph, data, activations, part="fit", finetune=finetune)
+    total = sum(len(found) for found in samples.values())
     rows = []
     for granularity in GRANULARITIES:
-        points = [
-            measurer.point(name, problem, mapping, split_proxy(split, mapping))
-            for name, mapping in samples[granularity]
-        ]
+        points = []
+        for name, mapping in samples[granularity]:
+            points.append(measurer.point(name, problem, mapping, split_proxy(split, mapping)))
+            if progress is not None:
+                progress(
+                    f"calibration of {model} on {platform}: {len(rows) + len(points)}/{total} "
+                    f"mappings measured ({name}: drop {points[-1].drop_pp:.1f} points)"
+                )
         points.sort(key=lambda p: (p.proxy, p.name))
         fitted = isotonic([p.proxy for p in points], [p.drop_pp for p in points])
         rows += [(granularity, p, f) for p, f in zip(points, fitted, strict=True)]
@@ -420,18 +452,49 @@ def fit_calibration(
         proxy=tuple(_round(p.proxy) for _, p, _ in rows),
         drop_pp=tuple(_round(p.drop_pp) for _, p, _ in rows),
         fitted_pp=tuple(_round(f) for _, _, f in rows),
+        finetune="" if finetune is None else finetune.key(),
     )
 
 
 def calibration_path(
-    model: str, platform: str, scores: str | None = None, data: str = DEFAULT_DATA
+    model: str,
+    platform: str,
+    scores: str | None = None,
+    data: str = DEFAULT_DATA,
+    finetune: FineTuneSettings | None = None,
 ) -> Path:
     """data/calibration/MODEL__PLATFORM.json for the default scores and dataset; other score
-    files and datasets get their own file, so they never overwrite the shipped calibration."""
+    files, datasets and fine-tuning recipes get their own file (__qatN for N epochs of the
+    default recipe), so they never overwrite the shipped calibrations."""
     suffix = "" if scores is None else f"__{scores[:10]}"
     if data != DEFAULT_DATA:
         suffix += f"__{Path(data).stem}"
+    if finetune is not None:
+        suffix += f"__qat{finetune.epochs}"
+        if not finetune.is_default_recipe:
+            suffix += "_" + hashlib.sha256(finetune.key().encode()).hexdigest()[:8]
     return data_path("calibration", f"{model}__{Path(platform).stem}{suffix}.json")
+
+
+def cached_calibration(
+    model: str,
+    platform: str,
+    data: str = DEFAULT_DATA,
+    sensitivity: str | Path | None = None,
+    finetune: FineTuneSettings | None = None,
+) -> Calibration | None:
+    """The cached calibration for these inputs if there is a current one (never fits)."""
+    scores = _scores_sha256(model, sensitivity)
+    path = calibration_path(
+        model, platform, None if sensitivity is None else scores, data, finetune
+    )
+    if not path.is_file():
+        return None
+    cached = read_calibration(path)
+    recipe = "" if finetune is None else finetune.key()
+    if cached.data == data and cached.finetune == recipe and is_current(cached, sensitivity):
+        return cached
+    return None
 
 
 def load_calibration(
@@ -441,16 +504,25 @@ def load_calibration(
     data: str = DEFAULT_DATA,
     sensitivity: str | Path | None = None,
     refit: bool = False,
+    finetune: FineTuneSettings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Calibration:
-    """The cached calibration if it matches the current model and scores, else a fresh fit
-    (written to the cache when the data folder is writable)."""
-    scores = _scores_sha256(model, sensitivity)
-    path = calibration_path(model, platform, None if sensitivity is None else scores, data)
-    if path.is_file() and not refit:
-        cached = read_calibration(path)
-        if cached.data == data and is_current(cached, sensitivity):
+    """The cached calibration if it matches the current model, scores and fine-tuning recipe,
+    else a fresh fit (written to the cache when the data folder is writable)."""
+    if not refit:
+        cached = cached_calibration(model, platform, data, sensitivity, finetune)
+        if cached is not None:
             return cached
-    fitted = fit_calibration(model, platform, data=data, sensitivity=sensitivity)
+    scores = _scores_sha256(model, sensitivity)
+    path = calibration_path(
+        model, platform, None if sensitivity is None else scores, data, finetune
+    )
+    if progress is not None:
+        what = "post-training" if finetune is None else f"after {finetune.epochs} epochs of QAT"
+        progress(f"fitting the calibration of {model} on {platform} ({what}); this takes a while")
+    fitted = fit_calibration(
+        model, platform, data=data, sensitivity=sensitivity, finetune=finetune, progress=progress
+    )
     try:
         from milp_map.io.files import write_json_atomic
 
@@ -514,12 +586,93 @@ def proxy_budget_for_drop(
     sensitivity: str | Path | None = None,
     granularity: str = "layer",
     data: str = DEFAULT_DATA,
+    finetune: FineTuneSettings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> float:
-    """Absolute proxy budget whose predicted top-1 drop on `data` is <= max_drop points."""
+    """Absolute proxy budget whose predicted top-1 drop on `data` (after fine-tuning, when
+    `finetune` is given) is <= max_drop points."""
     if not (math.isfinite(max_drop) and max_drop >= 0):
         raise MilpMapError(f"--max-accuracy-drop must be a number >= 0, got {max_drop}")
-    fit = load_calibration(model, platform, data=data, sensitivity=sensitivity)
+    fit = load_calibration(
+        model, platform, data=data, sensitivity=sensitivity, finetune=finetune, progress=progress
+    )
     return fit.proxy_budget(max_drop, granularity)
+
+
+NON_OPTIMUM_ERROR_PP = 33.0
+"""Largest measured error of a calibrated prediction for mappings that are not optima of the
+curve's kind (random layer-wise mappings and splits; benchmarks/qat_accuracy.py)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a calibration predicts for one mapping, and whether the mapping is of the kind
+    the curve was fitted on (a min-latency optimum at its own proxy, of its granularity)."""
+
+    drop_pp: float
+    granularity: str
+    finetune: str
+    latency_s: float
+    optimum_latency_s: float | None
+    """The min-latency optimum at the mapping's proxy (None: not computed)."""
+
+    @property
+    def is_optimum(self) -> bool:
+        if self.optimum_latency_s is None:
+            return False
+        return self.latency_s <= self.optimum_latency_s * (1 + 1e-6) + 1e-12
+
+    def message(self) -> str:
+        when = "after fine-tuning" if self.finetune else "post-training"
+        head = (
+            f"calibration ({when}, {self.granularity}) predicts a drop of {self.drop_pp:.2f} "
+            "points for a min-latency optimum with this proxy"
+        )
+        if self.is_optimum:
+            return head + "; this mapping is one"
+        optimum = (
+            ""
+            if self.optimum_latency_s is None
+            else f" (the optimum runs in {1e6 * self.optimum_latency_s:.4g} us, this mapping "
+            f"in {1e6 * self.latency_s:.4g} us)"
+        )
+        return (
+            f"{head}; this mapping is not one{optimum}, and for such mappings predictions have "
+            f"been off by up to {NON_OPTIMUM_ERROR_PP:.0f} points: trust the measurement"
+        )
+
+
+def predict_mapping(
+    problem: Problem, mapping: UnitMapping, fit: Calibration, group_size: int = DEFAULT_GROUP_SIZE
+) -> Prediction:
+    """The fit's prediction for `mapping`, with the min-latency optimum at its proxy (the same
+    granularity) to say whether the mapping is of the kind the curve describes."""
+    import dataclasses
+
+    from milp_map.formulations import channel_split, layerwise
+
+    split = build_split_problem(problem, group_size)
+    complete = with_indices(split, mapping)
+    metrics = evaluate_split(split, complete).metrics
+    granularity = "channel" if any(len(p) > 1 for p in mapping.values()) else "layer"
+    bounded = dataclasses.replace(
+        problem, constraints=Constraints(max_proxy=metrics.accuracy_proxy * (1 + 1e-9))
+    )
+    settings = SolverSettings(threads=1, seed=SEED)
+    if granularity == "channel":
+        solution = channel_split.solve(build_split_problem(bounded, group_size), "cpsat", settings)
+    else:
+        solution = layerwise.solve(bounded, "highs", settings)
+    optimum = None
+    if solution.status == "optimal" and solution.metrics is not None:
+        optimum = solution.metrics.latency_s
+    return Prediction(
+        fit.drop_at(metrics.accuracy_proxy, granularity),
+        granularity,
+        fit.finetune,
+        metrics.latency_s,
+        optimum,
+    )
 
 
 @dataclass(frozen=True)
@@ -532,6 +685,10 @@ class DropCheck:
     max_drop_pp: float
     predicted_pp: float | None
     n_images: int = 0
+    interval_pp: tuple[float, float] | None = None
+    """Paired 95% confidence interval of the drop."""
+    finetune: str = ""
+    """FineTuneSettings.key() of the fine-tuning before the measurement ("": none)."""
 
     @property
     def exceeded(self) -> bool:
@@ -543,10 +700,14 @@ class DropCheck:
             "" if self.predicted_pp is None else f", calibration predicted {self.predicted_pp:.2f}"
         )
         verdict = "EXCEEDS" if self.exceeded else "within"
+        interval = ""
+        if self.interval_pp is not None:
+            interval = f" (95% CI {self.interval_pp[0]:.2f} .. {self.interval_pp[1]:.2f})"
+        when = " after fine-tuning" if self.finetune else ""
         return (
-            f"measured top-1 {100 * self.top1:.2f}% (fp32 {100 * self.reference_top1:.2f}%) on "
-            f"{self.n_images} held-out test images: "
-            f"drop {self.drop_pp:.2f} points{predicted}, {verdict} --max-accuracy-drop "
+            f"measured top-1{when} {100 * self.top1:.2f}% (fp32 {100 * self.reference_top1:.2f}%)"
+            f" on {self.n_images} held-out test images: "
+            f"drop {self.drop_pp:.2f} points{interval}{predicted}, {verdict} --max-accuracy-drop "
             f"{self.max_drop_pp:g}"
         )
 
@@ -558,22 +719,36 @@ def verify_drop(
     data: str = DEFAULT_DATA,
     calibration: Calibration | None = None,
     proxy: float | None = None,
+    finetune: FineTuneSettings | None = None,
+    mapped: onnx.ModelProto | None = None,
 ) -> DropCheck:
-    """Export and measure the mapping on the held-out half of the test split (the calibration
-    never saw it); compare its drop with `max_drop` (percentage points).
+    """Export (fine-tune) and measure the mapping on the held-out half of the test split (the
+    calibration never saw it); compare its drop with `max_drop` (percentage points).
 
     `proxy` (the solution's own, e.g. `solution.metrics.accuracy_proxy`) feeds the predicted
-    drop; without it a layer-wise mapping is costed by the evaluator.
+    drop; without it a layer-wise mapping is costed by the evaluator. `mapped`: the mapping's
+    model exported (fine-tuned with `finetune`) already, measured instead of a new export.
     """
     if proxy is None and all(len(parts) == 1 for parts in mapping.values()):
         proxy = evaluate(problem, mapping).metrics.accuracy_proxy
-    measurer = Measurer(problem.graph, data, part="holdout")
-    point = measurer.point("verify", problem, mapping, proxy or 0.0)
+    activations = True if finetune is None else finetune.activations
+    measurer = Measurer(problem.graph, data, activations, part="holdout", finetune=finetune)
+    if mapped is None:
+        point = measurer.point("verify", problem, mapping, proxy or 0.0)
+    else:
+        point = measurer.point_of_model("verify", mapped, proxy or 0.0)
     granularity = "channel" if any(len(p) > 1 for p in mapping.values()) else "layer"
     predicted = None
     if calibration is not None and proxy is not None:
         predicted = calibration.drop_at(proxy, granularity)
     n_images = len(measurer.y_test)
     return DropCheck(
-        point.top1, measurer.reference_top1, point.drop_pp, max_drop, predicted, n_images
+        point.top1,
+        measurer.reference_top1,
+        point.drop_pp,
+        max_drop,
+        predicted,
+        n_images,
+        point.interval_pp,
+        "" if finetune is None else finetune.key(),
     )

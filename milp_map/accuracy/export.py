@@ -74,6 +74,31 @@ LayerPlan = dict[str, tuple[PartPlan, ...]]
 """layer name -> its parts (one part for a layer mapped whole)."""
 
 
+@dataclass(frozen=True)
+class Derived:
+    """How an initializer of the mapped model is computed from one of the source model, so
+    fine-tuning (finetune.py) can recompute it from trained weights: a "weight" moved to
+    output channels first, quantised at `precision` and cut to `channels`; a "bias" cut to
+    `channels`; an embedding "table" quantised columns first."""
+
+    source: str
+    kind: str
+    precision: str | None = None
+    channels: tuple[int, ...] | None = None
+    weight_axis: int = 0
+    groups: int = 1
+
+
+@dataclass(frozen=True)
+class MappedModel:
+    """The mapped ONNX model, how its new weights derive from the source's, and the
+    activation ranges its fake-quantisation was calibrated with."""
+
+    model: onnx.ModelProto
+    derived: dict[str, Derived]
+    ranges: dict[str, tuple[float, float]]
+
+
 # ----------------------------------------------------------------------------- from a mapping
 
 
@@ -162,15 +187,33 @@ def export_mapped(
     `calibration`: sample inputs (N, ...) for activation ranges; None uses CALIBRATION_SAMPLES
     seeded standard-normal inputs (what the zoo's random weights are scaled for).
     """
+    return rewrite_mapped(
+        model, graph, plan, activations=activations, calibration=calibration, metadata=metadata
+    ).model
+
+
+def rewrite_mapped(
+    model: onnx.ModelProto,
+    graph: LayerGraph,
+    plan: LayerPlan,
+    *,
+    activations: bool = True,
+    calibration: np.ndarray | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> MappedModel:
+    """`export_mapped` with what fine-tuning needs beside the model: where each new weight
+    comes from and the activation ranges; `ranges` given are used instead of calibrating."""
     missing = [layer.name for layer in graph.layers() if layer.name not in plan]
     if missing:
         raise MilpMapError(f"export: the plan leaves layer(s) {missing[:5]} unmapped")
     source = _with_dynamic_batch(model)
     names = node_names(source.graph.node)
-    ranges = {}
-    if activations:
-        wanted = _quantised_inputs(source, names, graph, plan)
-        ranges = tensor_ranges(source, sorted(wanted), calibration)
+    if ranges is None:
+        ranges = {}
+        if activations:
+            wanted = _quantised_inputs(source, names, graph, plan)
+            ranges = tensor_ranges(source, sorted(wanted), calibration)
     rewriter = _Rewriter(source, names, graph, plan, ranges, activations)
     out = rewriter.run()
     out.ir_version = max(out.ir_version, MIN_IR_VERSION)
@@ -178,7 +221,7 @@ def export_mapped(
     props["milp_map.activations"] = _activation_label(out)
     helper.set_model_props(out, {**props, **(metadata or {})})
     onnx.checker.check_model(out)
-    return out
+    return MappedModel(out, dict(rewriter.derived), dict(ranges))
 
 
 def _activation_label(model: onnx.ModelProto) -> str:
@@ -234,9 +277,7 @@ def tensor_ranges(
     """(min, max) of each named tensor of the fp32 model over the calibration inputs."""
     if not tensors:
         return {}
-    from milp_map.accuracy.measure import import_onnxruntime
-
-    ort = import_onnxruntime()
+    from milp_map.accuracy.measure import make_session
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -248,12 +289,7 @@ def tensor_ranges(
     if inputs is not None:
         first = next(iter(feeds))
         feeds[first] = np.asarray(inputs, dtype=feeds[first].dtype)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(
-        probe.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    values = session.run(list(tensors), feeds)
+    values = make_session(probe, threads=1).run(list(tensors), feeds)
     return {t: (float(v.min()), float(v.max())) for t, v in zip(tensors, values, strict=True)}
 
 
@@ -318,6 +354,7 @@ class _Rewriter:
         self.taken = set(self.initializers) | {v.name for v in model.graph.input}
         self.nodes: list[onnx.NodeProto] = []
         self.fake_quantised: dict[tuple[str, str], str] = {}
+        self.derived: dict[str, Derived] = {}
 
     def run(self) -> onnx.ModelProto:
         for name, node in zip(self.names, self.model.graph.node, strict=True):
@@ -398,6 +435,7 @@ class _Rewriter:
         columns = table.reshape(table.shape[0], -1).T.astype(np.float32)
         quantised = QUANTIZERS[part.precision](columns).T.reshape(table.shape).astype(table.dtype)
         renamed.input[0] = self._constant(f"{table_name}/{part.precision}", quantised)
+        self.derived[renamed.input[0]] = Derived(table_name, "table", part.precision)
         self._emit(renamed, layer, "layer", part.accelerator, part.precision)
 
     def _initializer(self, tensor: str, layer: str) -> np.ndarray:
@@ -421,13 +459,19 @@ class _Rewriter:
             quantised = quantised[list(part.channels)]
         value = layout.from_out_first(quantised).astype(weight.dtype)
         suffix = part.accelerator if part.channels is not None else part.precision
-        return self._constant(f"{tensor}/{suffix}", value)
+        name = self._constant(f"{tensor}/{suffix}", value)
+        self.derived[name] = Derived(
+            tensor, "weight", part.precision, part.channels, layout.weight_axis, layout.groups
+        )
+        return name
 
     def _bias(self, tensor: str, layer: str, layout: _Layout, part: PartPlan) -> str:
         bias = self._initializer(tensor, layer)
         if bias.ndim == 0 or bias.shape[-1] == 1:
             return tensor
-        return self._constant(f"{tensor}/{part.accelerator}", bias[..., list(part.channels)])
+        name = self._constant(f"{tensor}/{part.accelerator}", bias[..., list(part.channels)])
+        self.derived[name] = Derived(tensor, "bias", channels=part.channels)
+        return name
 
     def _activation(self, tensor: str, layer: str, part: PartPlan) -> str:
         """The tensor fake-quantised at the part's activation precision (or as it is)."""

@@ -3,7 +3,9 @@
 Why: HAWQ-style sensitivities need second derivatives of the loss with respect to each layer's
 weights; onnxruntime gives none. This small interpreter covers the ops the zoo and the shipped
 models use (Conv, Gemm, MatMul, BatchNormalization, activations, Add/Sub/Mul/Div, pools,
-Concat, Flatten/Reshape, Softmax) and names nodes as milp_map.io.onnx does, so layer names match.
+Concat, Flatten/Reshape, Softmax) and those a mapped export adds (QuantizeLinear and
+DequantizeLinear with straight-through rounding for fine-tuning, Cast, Gather), and names nodes
+as milp_map.io.onnx does, so layer names match.
 Torch is the optional extra `milp_map[torch]`; importing this module without it raises
 MilpMapError.
 """
@@ -98,6 +100,48 @@ def _batch_norm(x: list[Tensor], a: Attrs) -> Tensor:
     return F.batch_norm(x[0], x[3], x[4], x[1], x[2], training=False, eps=eps)
 
 
+def _round_ste(x: Tensor) -> Tensor:
+    """Round half to even (as onnxruntime does) with a straight-through gradient."""
+    return x + (torch.round(x) - x).detach()
+
+
+def _quantize_linear(x: list[Tensor], a: Attrs) -> Tensor:
+    """QuantizeLinear (per tensor) as float levels: round(x / scale) + zero, saturated to the
+    zero point's integer type; the rounding passes gradients straight through (QAT)."""
+    zero = x[2] if len(x) > 2 and x[2] is not None else torch.tensor(0, dtype=torch.uint8)
+    info = torch.iinfo(zero.dtype)
+    levels = _round_ste(x[0] / x[1]) + zero.to(x[0].dtype)
+    return torch.clamp(levels, float(info.min), float(info.max))
+
+
+def _dequantize_linear(x: list[Tensor], a: Attrs) -> Tensor:
+    zero = x[2].to(x[0].dtype) if len(x) > 2 and x[2] is not None else 0.0
+    return (x[0] - zero) * x[1]
+
+
+FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT: torch.float32,
+    onnx.TensorProto.FLOAT16: torch.float16,
+    onnx.TensorProto.BFLOAT16: torch.bfloat16,
+    onnx.TensorProto.DOUBLE: torch.float64,
+}
+"""ONNX element types a Cast may target here (reduced-float round trips of the export)."""
+
+
+def _cast(x: list[Tensor], a: Attrs) -> Tensor:
+    target = int(a["to"])  # type: ignore[call-overload]
+    if target not in FLOAT_TYPES:
+        raise ValueError(f"Cast to ONNX type {target} is not supported (float types only)")
+    return x[0].to(FLOAT_TYPES[target])
+
+
+def _gather(x: list[Tensor], a: Attrs) -> Tensor:
+    data, indices = x[0], x[1].long()
+    axis = int(a.get("axis", 0)) % data.dim()  # type: ignore[call-overload]
+    flat = torch.index_select(data, axis, indices.reshape(-1) % data.shape[axis])
+    return flat.reshape(*data.shape[:axis], *indices.shape, *data.shape[axis + 1 :])
+
+
 OPS: dict[str, OpFn] = {
     "Conv": _conv,
     "Gemm": _gemm,
@@ -122,6 +166,10 @@ OPS: dict[str, OpFn] = {
     "Reshape": _reshape,
     "Softmax": lambda x, a: torch.softmax(x[0], dim=int(a.get("axis", -1))),
     "LogSoftmax": lambda x, a: torch.log_softmax(x[0], dim=int(a.get("axis", -1))),
+    "QuantizeLinear": _quantize_linear,
+    "DequantizeLinear": _dequantize_linear,
+    "Cast": _cast,
+    "Gather": _gather,
     "Identity": lambda x, a: x[0],
     "Dropout": lambda x, a: x[0],
 }

@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from milp_map.accuracy.mapped import measure_mapping_file
+    from milp_map.accuracy.measure import drop_interval_pp
     from milp_map.evaluation.report import format_si
 
     measured = measure_mapping_file(
@@ -55,13 +56,33 @@ def _run(args: argparse.Namespace) -> int:
         f"mapping {args.mapping}: model {problem.graph.name} on {problem.platform.name}, "
         f"{result.n_samples} test images of {measured.data}"
     )
+    low, high = drop_interval_pp(reference, result)
     print(
         f"top-1 {100 * result.top1:.2f}% (fp32 {100 * reference.top1:.2f}%, drop "
-        f"{measured.drop_pp:.2f} points), latency {format_si(metrics.latency_s, 's')}, energy "
-        f"{format_si(metrics.energy_j, 'J')}, proxy {metrics.accuracy_proxy:.4g} "
-        f"({problem.sensitivity.kind})"
+        f"{measured.drop_pp:.2f} points, 95% CI {low:.2f} .. {high:.2f}), latency "
+        f"{format_si(metrics.latency_s, 's')}, energy {format_si(metrics.energy_j, 'J')}, proxy "
+        f"{metrics.accuracy_proxy:.4g} ({problem.sensitivity.kind})"
     )
+    prediction = _prediction(args, measured)
+    if prediction is not None:
+        print(prediction)
     return common.EXIT_OK
+
+
+def _prediction(args: argparse.Namespace, measured) -> str | None:
+    """The shipped post-training calibration's prediction for this mapping, saying whether the
+    mapping is of the kind the curve was fitted on (None without a current calibration)."""
+    from milp_map.accuracy import calibration
+
+    problem = measured.checked.problem
+    if args.activations != "platform":
+        return None  # the calibrations quantise activations
+    fit = calibration.cached_calibration(
+        problem.graph.name, problem.platform.name, measured.data, args.sensitivity
+    )
+    if fit is None:
+        return None
+    return calibration.predict_mapping(problem, measured.checked.mapping, fit).message()
 
 
 if __name__ == "__main__":

@@ -97,7 +97,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--data",
         default="mnist",
-        help="dataset that --max-accuracy-drop measures on (default mnist; digits or an .npz)",
+        help="dataset that --max-accuracy-drop and --finetune measure (and train) on (default "
+        "mnist; digits or an .npz)",
+    )
+    parser.add_argument(
+        "--finetune",
+        type=int,
+        metavar="EPOCHS",
+        help="fine-tune the mapping found (quantisation-aware, straight-through; the default "
+        "recipe of `python -m milp_map.finetune`) and measure its top-1 after it; with "
+        "--max-accuracy-drop the budget comes from the calibration after fine-tuning",
+    )
+    parser.add_argument(
+        "--finetune-out",
+        metavar="FILE.onnx",
+        help="where --finetune writes the fine-tuned mapped model (default: beside --out, "
+        "as OUT.finetuned.onnx)",
     )
     common.add_granularity(parser)
     parser.add_argument(
@@ -159,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         check_out_path(args.out)
     if args.plot:
         check_out_path(args.plot)
+    _check_finetune_args(args)
     common.check_solver_limits(args.time_limit, args.gap, args.seed, args.threads)
     settings = SolverSettings(
         time_limit_s=args.time_limit,
@@ -168,8 +184,10 @@ def _run(args: argparse.Namespace) -> int:
         log=args.verbose,
     )
     if args.schedule == "concurrent":
-        if args.max_accuracy_drop is not None:
-            raise MilpMapError("--max-accuracy-drop works with --schedule sequential only")
+        if args.max_accuracy_drop is not None or args.finetune is not None:
+            raise MilpMapError(
+                "--max-accuracy-drop and --finetune work with --schedule sequential only"
+            )
         return run_concurrent(args, settings)
     _check_sequential_args(args)
     if args.max_accuracy_drop is not None:
@@ -198,15 +216,20 @@ def run_single(args: argparse.Namespace, target: Target, settings) -> int:
             "no mapping meets the bounds: " + pipeline.explain_infeasible(target, solved.solve_fn)
         )
     print_report(target, solution, solved.references, args.quiet)
+    tuned = None
+    if args.finetune is not None and solution.mapping is not None:
+        tuned = _finetune(args, target, solution)
     accuracy = None
     if args.max_accuracy_drop is not None and solution.mapping is not None:
-        accuracy = _measured_drop(args, target, solution)
+        accuracy = _measured_drop(args, target, solution, tuned)
     if args.out:
         extra: dict = {"granularity": args.granularity}
         if isinstance(target, SplitProblem):
             extra["group_size"] = target.group_size
         if accuracy is not None:
             extra["accuracy"] = accuracy
+        if tuned is not None:
+            extra["finetune"] = tuned[1]
         path = write_json_atomic(solution_json(problem, solution, extra), args.out)
         print(f"wrote {path}")
     if args.plot and solution.metrics is not None:
@@ -297,8 +320,77 @@ def print_report(
 # ----------------------------------------------------------------------------- accuracy
 
 
+def _check_finetune_args(args: argparse.Namespace) -> None:
+    """--finetune's companions, named before anything slow runs."""
+    from milp_map.io.files import check_out_path
+
+    if args.finetune is None:
+        if args.finetune_out:
+            raise MilpMapError("--finetune-out needs --finetune EPOCHS")
+        return
+    if args.finetune < 1:
+        raise MilpMapError(
+            f"--finetune must be >= 1 epochs, got {args.finetune} (leave it out for "
+            "post-training accuracy)"
+        )
+    if args.pareto:
+        raise MilpMapError("--finetune fine-tunes one mapping; drop --pareto")
+    if args.finetune_out is None and args.out:
+        args.finetune_out = str(Path(args.out).with_suffix("")) + ".finetuned.onnx"
+    if args.finetune_out:
+        check_out_path(args.finetune_out)
+
+
+def _finetune_settings(args: argparse.Namespace):
+    from milp_map.accuracy.finetune import FineTuneSettings
+
+    return None if args.finetune is None else FineTuneSettings(epochs=args.finetune)
+
+
+def _finetune(args: argparse.Namespace, target: Target, solution: Solution) -> tuple:
+    """(the fine-tuned model, the result file's `finetune` entry); prints the measurement."""
+    from milp_map import pipeline
+    from milp_map.accuracy.export import write_model_atomic
+    from milp_map.accuracy.measure import drop_interval_pp
+
+    settings = _finetune_settings(args)
+    report = pipeline.finetune(
+        target,
+        solution,
+        args.data,
+        settings,
+        progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    reference, after = report.reference, report.after_finetune
+    low, high = drop_interval_pp(reference, after)
+    drop = 100 * (reference.top1 - after.top1)
+    print(
+        f"fine-tuned {args.finetune} epoch{'' if args.finetune == 1 else 's'} in "
+        f"{report.finetuned.seconds:.1f} s: top-1 "
+        f"{100 * after.top1:.2f}% on {after.n_samples} test images of {report.data} (fp32 "
+        f"{100 * reference.top1:.2f}%, post-training {100 * report.post_training.top1:.2f}%), "
+        f"drop {drop:.2f} points (95% CI {low:.2f} .. {high:.2f})"
+    )
+    entry = {
+        "recipe": settings.key(),
+        "data": report.data,
+        "top1": after.top1,
+        "reference_top1": reference.top1,
+        "post_training_top1": report.post_training.top1,
+        "drop_pp": drop,
+        "drop_interval_pp": [low, high],
+        "model_file": None,
+    }
+    if args.finetune_out:
+        path = write_model_atomic(report.finetuned.model, args.finetune_out)
+        entry["model_file"] = str(path)
+        print(f"wrote {path}")
+    return report.finetuned.model, entry
+
+
 def _accuracy_budget(args: argparse.Namespace) -> float:
-    """--max-accuracy-drop as an absolute proxy budget, from the model's calibration."""
+    """--max-accuracy-drop as an absolute proxy budget, from the model's calibration (after
+    fine-tuning with --finetune)."""
     from milp_map import pipeline
 
     if args.max_proxy is not None or args.max_proxy_fraction is not None:
@@ -312,13 +404,22 @@ def _accuracy_budget(args: argparse.Namespace) -> float:
         sensitivity=args.sensitivity,
         granularity=args.granularity,
         data=args.data,
+        finetune=_finetune_settings(args),
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    print(f"--max-accuracy-drop {args.max_accuracy_drop:g}: proxy budget {budget:.4g} (calibrated)")
+    when = "" if args.finetune is None else f" after {args.finetune} epochs of fine-tuning"
+    print(
+        f"--max-accuracy-drop {args.max_accuracy_drop:g}: proxy budget {budget:.4g} "
+        f"(calibrated{when})"
+    )
     return budget
 
 
-def _measured_drop(args: argparse.Namespace, target: Target, solution: Solution) -> dict:
-    """Export the mapping, measure its top-1 with onnxruntime and compare with the limit."""
+def _measured_drop(
+    args: argparse.Namespace, target: Target, solution: Solution, tuned: tuple | None
+) -> dict:
+    """Export (or take the fine-tuned) mapping, measure its top-1 with onnxruntime on the
+    held-out images and compare with the limit."""
     from milp_map import pipeline
 
     check = pipeline.verify_accuracy(
@@ -329,6 +430,8 @@ def _measured_drop(args: argparse.Namespace, target: Target, solution: Solution)
         args.max_accuracy_drop,
         sensitivity=args.sensitivity,
         data=args.data,
+        finetune=_finetune_settings(args),
+        mapped=None if tuned is None else tuned[0],
     )
     print(check.message())
     if check.exceeded:
