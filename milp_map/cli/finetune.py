@@ -22,8 +22,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "as the export quantises them (straight-through estimator), write the fine-tuned "
         "mapped ONNX model and measure its top-1 before and after.",
     )
-    parser.add_argument("--mapping", required=True, metavar="FILE.json")
-    parser.add_argument("--out", required=True, metavar="FILE.onnx")
+    parser.add_argument(
+        "--mapping", required=True, metavar="FILE.json", help="mapping or result file to fine-tune"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="FILE.onnx", help="where to write the fine-tuned model"
+    )
     parser.add_argument(
         "--data",
         default=DEFAULT_DATA,
@@ -36,7 +40,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_EPOCHS,
         help=f"passes over the training split (default {DEFAULT_EPOCHS})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="batch order and torch seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="batch order and torch seed (default: 0)"
+    )
     add_training(parser)
     common.add_model(parser, None)
     common.add_platform(parser, None)
