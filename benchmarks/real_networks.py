@@ -3,7 +3,7 @@ weights), exported with both torch exporters, loaded, and solved on diana and je
 
     python benchmarks/real_networks.py [--models resnet18 bert_tiny ...] [--cache DIR]
         [--time-limit 60] [--granularities layer channel] [--platforms diana jetson-xavier]
-        [--channel-solver cpsat|highs]
+        [--channel-solver auto|cpsat|highs] [--exporters torchscript dynamo]
 
 Needs torch (milp_map[torch]), onnxscript (torch's default exporter), torchvision==0.28.0 and
 transformers; nothing is downloaded: weights are random, transformers build from configs.
@@ -168,10 +168,12 @@ def run(
     time_limit_s: float,
     platforms: list[str],
     solvers: dict[str, tuple[str, int]],
+    exporters: tuple[str, ...] = EXPORTERS,
+    fp32_check: bool = False,
 ) -> pd.DataFrame:
     rows = []
     for name in names:
-        for exporter in EXPORTERS:
+        for exporter in exporters:
             row: dict[str, object] = {"model": name, "exporter": exporter}
             try:
                 path = export(name, exporter, folder)
@@ -187,6 +189,8 @@ def run(
                 continue
             load_s = time.perf_counter() - start
             row.update(onnx_nodes=nodes, layers=len(graph), load_s=load_s)
+            if fp32_check:
+                row["fp32_max_diff"] = fp32_identity(path, graph, folder)
             for platform in platforms:
                 for granularity in granularities:
                     backend = solvers[granularity]
@@ -197,9 +201,40 @@ def run(
     return pd.DataFrame(rows)
 
 
-SOLVERS = {"layer": ("highs", 1), "channel": ("cpsat", 2)}
-"""(backend, workers) per granularity: HiGHS proves layer-wise DAGs fastest, CP-SAT with two
-workers fine channel splits (benchmarks/scaling.py, channel_split_scaling.py)."""
+def fp32_identity(path: Path, graph: object, folder: Path) -> float:
+    """Largest |difference| between the source model's outputs and those of its exported
+    min-latency mapping on two fp32 accelerators, on one seeded input, both run by
+    onnxruntime with its own graph rewrites off (0.0: the same bits)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from milp_map.accuracy.export import export_mapped, plan_of, sample_inputs
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from platforms import FP32_PLATFORM  # the tests' two fp32 accelerators
+
+    platform = folder / "fp32.yaml"
+    platform.write_text(FP32_PLATFORM)
+    problem = load_problem(graph, platform, max_proxy_fraction=1.0)  # type: ignore[arg-type]
+    solution = solve(problem, "highs").solution
+    mapped = export_mapped(graph.model, graph, plan_of(problem, solution.mapping))  # type: ignore[attr-defined]
+    feeds = sample_inputs(mapped, 1)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = 1
+    runs = [
+        ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(None, feeds)
+        for model in (str(path), mapped.SerializeToString())
+    ]
+    return max(
+        float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)), initial=0.0))
+        for a, b in zip(*runs, strict=True)
+    )
+
+
+SOLVERS = {"layer": ("auto", 1), "channel": ("auto", 1)}
+"""(method, CP-SAT workers) per granularity: what `solve` picks (HiGHS layer-wise, the CP-SAT /
+HiGHS portfolio for channel splits; benchmarks/solver_policy.py)."""
 
 
 def _solve(
@@ -251,6 +286,7 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, exporter): nodes, layers, load time, and per platform and
     granularity the status ("0.12 s" when proven, "gap 0.5%" when stopped)."""
     keys = ["model", "exporter", "onnx_nodes", "layers", "load_s"]
+    keys += ["fp32_max_diff"] if "fp32_max_diff" in table else []
     out = table[keys].drop_duplicates(["model", "exporter"]).set_index(["model", "exporter"])
     for (platform, granularity), cells in table.groupby(["platform", "granularity"], sort=False):
         column = f"{platform} {granularity}"
@@ -283,9 +319,16 @@ def main() -> None:
     parser.add_argument("--platforms", nargs="+", default=list(PLATFORMS))
     parser.add_argument(
         "--channel-solver",
-        choices=("cpsat", "highs"),
-        default="cpsat",
-        help="backend of the channel cells (cpsat: two workers; highs: one thread)",
+        choices=("auto", "cpsat", "highs"),
+        default="auto",
+        help="method of the channel cells (auto, default: the CP-SAT / HiGHS portfolio; "
+        "cpsat: two workers; highs: one thread)",
+    )
+    parser.add_argument("--exporters", nargs="+", default=list(EXPORTERS), choices=EXPORTERS)
+    parser.add_argument(
+        "--fp32-check",
+        action="store_true",
+        help="also export an fp32 mapping of every model and compare its outputs with the source",
     )
     parser.add_argument("--csv", type=Path, help="also write the long table as CSV")
     parser.add_argument(
@@ -296,13 +339,20 @@ def main() -> None:
         report(pd.read_csv(args.reuse), None)
         return
     solvers = dict(SOLVERS)
-    if args.channel_solver == "highs":
-        solvers["channel"] = ("highs", 1)
+    if args.channel_solver != "auto":
+        solvers["channel"] = (args.channel_solver, 2 if args.channel_solver == "cpsat" else 1)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.cache or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         table = run(
-            args.models, folder, args.granularities, args.time_limit, args.platforms, solvers
+            args.models,
+            folder,
+            args.granularities,
+            args.time_limit,
+            args.platforms,
+            solvers,
+            tuple(args.exporters),
+            args.fp32_check,
         )
     if args.csv:
         table.to_csv(args.csv, index=False)

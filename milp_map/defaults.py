@@ -18,7 +18,10 @@ QUANTITIES: tuple[str, ...] = ("latency", "energy", "proxy")
 """What a mapping is measured by; any of them can be an objective, a bound or a front axis."""
 GRANULARITIES: tuple[str, ...] = ("layer", "channel")
 SOLVERS: tuple[str, ...] = ("cpsat", "highs", "cbc")
-"""Exact backends behind `--solver` (plus `auto`, which picks one)."""
+"""Exact backends behind `--solver`."""
+SOLVER_CHOICES: tuple[str, ...] = ("auto", *SOLVERS, "dp", "portfolio")
+"""Every `--solver`: `auto` picks by structure; `dp` is the exact chain DP; `portfolio` runs
+CP-SAT and HiGHS side by side and takes the first proof (pipeline.resolve_solver)."""
 SCHEDULE_OBJECTIVES: tuple[str, ...] = ("makespan", "energy", "weighted", "completion")
 """makespan: end of the last job of all networks; energy: static power x makespan + dynamic and
 transition energy; weighted: w * makespan / latency scale + (1 - w) * energy / energy scale;

@@ -11,7 +11,9 @@ fine-tunes an answer and measures it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +30,13 @@ from milp_map.core.solution import Front, Solution
 from milp_map.core.split import SplitProblem, Target, base_problem
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.evaluator import evaluate_split, violations
+from milp_map.exact import chain_dp
 from milp_map.exact.pareto import SolveFn, exact_front
 from milp_map.formulations import channel_split, concurrent, concurrent_mip, layerwise
 from milp_map.io.datasets import load_dataset
 from milp_map.io.models import is_shipped_model
 from milp_map.solvers import SolverSettings
+from milp_map.solvers.portfolio import PORTFOLIO, race, settled
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ def solve(target: Target, solver: str = "auto", settings: SolverSettings | None 
     comes back as `feasible`, with the search's bound when it has one.
     """
     settings = settings or SolverSettings()
-    solver = resolve_solver(solver, _granularity(target), settings.time_limit_s)
+    solver = resolve_solver(solver, target)
     start = warm_start(target, solver, settings)
     solve_fn = make_solve_fn(target, solver, settings)
     if start.interrupted:
@@ -62,6 +66,8 @@ def solve(target: Target, solver: str = "auto", settings: SolverSettings | None 
         solution = solve_fn(target.objective, active_bounds(target), start.hint)
     if solution.mapping is None and solution.status == "time_limit" and start.best is not None:
         solution = _best_so_far(target, start.best, solution, interrupted=start.interrupted)
+    elif start.best is not None and _worse(solution, start.best):
+        solution = _warm_start_kept(solution, start.best)
     return Solved(solution, start.references, solve_fn)
 
 
@@ -78,7 +84,7 @@ def front(
     """The exact front of two quantities, the reference mappings (to draw beside it) and the
     solve function the sweep used."""
     settings = settings or SolverSettings()
-    solver = resolve_solver(solver, _granularity(target), settings.time_limit_s)
+    solver = resolve_solver(solver, target, front=True)
     references = warm_start(target, solver, settings).references
     solve_fn = make_solve_fn(target, solver, settings)
     found = exact_front(target, solve_fn, quantities, points, progress, method=method)
@@ -92,6 +98,11 @@ def schedule(
     and the serial reference schedules it is reported against."""
     settings = settings or SolverSettings()
     solver = "cpsat" if solver == "auto" else solver
+    if solver in MAPPING_ONLY:
+        raise MilpMapError(
+            f"--solver {solver} solves mapping problems; a concurrent schedule needs cpsat, "
+            "highs or cbc"
+        )
     references = reference_schedules(problem, settings)
     valid = [r for r in references if not r.extra["violations"]]
     hint = min(valid, key=lambda r: r.objective_value).schedule if valid else None  # type: ignore[arg-type,return-value]
@@ -103,15 +114,43 @@ def schedule(
 # ----------------------------------------------------------------------------- the steps
 
 
-def resolve_solver(solver: str, granularity: str, time_limit_s: float | None = None) -> str:
-    """`auto`: HiGHS proves 1,000-5,000-layer layer-wise instances in seconds where CP-SAT
-    stalls at a few % gap; CP-SAT is faster on fine channel splits and their fronts, and is
-    used whenever a time limit is set (a time-limited HiGHS 1.16 solve has spun for minutes)."""
+MAPPING_ONLY = ("dp", "portfolio")
+"""`--solver` choices that are not a backend: the chain DP and the CP-SAT / HiGHS race."""
+
+
+def resolve_solver(solver: str, target: Target, front: bool = False) -> str:
+    """`auto` picks by structure (benchmarks/solver_policy.py measures each choice):
+
+    * the exact chain DP for a layer-wise chain whose only bound is the proxy budget, when
+      every score lies on a grid the DP can hold (exact, and the fastest method);
+    * HiGHS for other layer-wise problems: the fastest to prove 1,000-5,000-layer DAGs (CP-SAT,
+      even with its full LP relaxation, takes 2-6x longer), and a watchdog holds it to a time
+      limit;
+    * for channel splits, CP-SAT and HiGHS side by side, the first proof winning: each is
+      far faster than the other on some networks (solvers/portfolio.py).
+
+    Fronts (`front`) solve many small hinted steps, where CP-SAT is the faster backend for
+    both granularities (MobileNetV1 / Rock Pi N10 sweep: 49 points in 2.8 s against 28 s).
+    """
+    split = isinstance(target, SplitProblem)
+    if solver == "dp" and split:
+        raise MilpMapError(
+            "--solver dp maps whole layers; use --granularity layer, or another solver"
+        )
     if solver != "auto":
         return solver
-    if granularity == "channel" or time_limit_s is not None:
+    if front:
         return "cpsat"
+    if split:
+        return "portfolio"
+    if chain_dp.exact_resolution(target, active_bounds(target)) is not None:
+        return "dp"
     return "highs"
+
+
+def _layer_solver(solver: str) -> str:
+    """The backend for the layer-wise solve behind a channel split's warm start."""
+    return "highs" if solver in MAPPING_ONLY else solver
 
 
 @dataclass(frozen=True)
@@ -136,7 +175,7 @@ def warm_start(target: Target, solver: str, settings: SolverSettings) -> WarmSta
     hint = None if best is None else best.extra["choice"]
     interrupted = False
     if isinstance(target, SplitProblem):
-        layer_optimum = layerwise.solve(problem, solver, settings, hint=hint)
+        layer_optimum = layerwise.solve(problem, _layer_solver(solver), settings, hint=hint)
         interrupted = bool(layer_optimum.extra.get("interrupted"))
         if layer_optimum.metrics is not None:
             hint = layer_optimum.extra["choice"]
@@ -148,14 +187,71 @@ def warm_start(target: Target, solver: str, settings: SolverSettings) -> WarmSta
 
 
 def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
-    """solve(objective, bounds, hint) for the layer-wise or the channel-split model."""
-    if isinstance(target, SplitProblem):
-        return lambda objective, bounds, hint: channel_split.solve(
-            target, solver, settings, objective, bounds, hint
+    """solve(objective, bounds, hint) for the layer-wise or the channel-split model, by one
+    backend, the chain DP (`dp`) or the CP-SAT / HiGHS race (`portfolio`)."""
+    if solver == "portfolio":
+        return lambda objective, bounds, hint: _portfolio_solve(
+            target, objective, bounds, hint, settings
         )
-    return lambda objective, bounds, hint: layerwise.solve(
-        target, solver, settings, objective, bounds, hint
+    if solver == "dp":
+        if isinstance(target, SplitProblem):
+            raise MilpMapError("--solver dp maps whole layers; use --granularity layer")
+        return lambda objective, bounds, hint: chain_dp.solve(
+            target, objective, bounds, chain_dp.exact_resolution(target, bounds)
+        )
+    return lambda objective, bounds, hint: _model_solve(
+        target, solver, objective, bounds, hint, settings
     )
+
+
+HEAD_START = 2.0
+"""CP-SAT's deterministic work (about seconds) alone before the portfolio races HiGHS: what
+it proves in that time comes back the same on every run and machine load."""
+
+
+def _portfolio_solve(
+    target: Target,
+    objective: str,
+    bounds: Mapping[str, float],
+    hint: Any,
+    settings: SolverSettings,
+) -> Solution:
+    """CP-SAT alone for HEAD_START deterministic units (small and easy models: a reproducible
+    answer), then CP-SAT and HiGHS side by side from its best mapping, the first proof winning
+    (solvers/portfolio.py), within what is left of the time limit."""
+    start = time.perf_counter()
+    head = dataclasses.replace(settings, deterministic_time=HEAD_START)
+    first = _model_solve(target, "cpsat", objective, bounds, hint, head)
+    elapsed = time.perf_counter() - start
+    limit = settings.time_limit_s
+    out_of_time = limit is not None and elapsed >= limit
+    if settled(first, settings) or first.extra.get("interrupted") or out_of_time:
+        detail = f"{first.detail}; portfolio: cpsat alone within its head start"
+        return dataclasses.replace(first, detail=detail)
+    hint = first.extra.get("choice", hint)
+    rest = (
+        settings if limit is None else dataclasses.replace(settings, time_limit_s=limit - elapsed)
+    )
+    runs = {
+        name: functools.partial(_model_solve, target, name, objective, bounds, hint)
+        for name in PORTFOLIO
+    }
+    answer = race(runs, rest)
+    return dataclasses.replace(answer, solve_time_s=answer.solve_time_s + elapsed)
+
+
+def _model_solve(
+    target: Target,
+    solver: str,
+    objective: str,
+    bounds: Mapping[str, float],
+    hint: Any,
+    settings: SolverSettings,
+) -> Solution:
+    """One backend's solve of the layer-wise or the channel-split model."""
+    if isinstance(target, SplitProblem):
+        return channel_split.solve(target, solver, settings, objective, bounds, hint)
+    return layerwise.solve(target, solver, settings, objective, bounds, hint)
 
 
 def explain_infeasible(target: Target, solve_fn: SolveFn) -> str:
@@ -181,10 +277,6 @@ def explain_infeasible(target: Target, solve_fn: SolveFn) -> str:
 
 
 _FLAGS = {"latency": "--max-latency", "energy": "--max-energy", "proxy": "proxy budget"}
-
-
-def _granularity(target: Target) -> str:
-    return "channel" if isinstance(target, SplitProblem) else "layer"
 
 
 def _best_feasible(problem: Problem, references: list[Solution]) -> Solution | None:
@@ -221,6 +313,31 @@ def _best_so_far(target: Target, best: Solution, stopped: Solution, interrupted:
             "choice": best.extra["choice"],
             "interrupted": interrupted or bool(stopped.extra.get("interrupted")),
         },
+    )
+
+
+def _worse(solution: Solution, best: Solution) -> bool:
+    """The search returned a mapping worse than the warm start it was given (stopped early
+    without using the hint, or a solver's numerical failure)."""
+    value, known = solution.objective_value, best.objective_value
+    return value is not None and known is not None and value > known * (1 + 1e-9) + 1e-15
+
+
+def _warm_start_kept(solution: Solution, best: Solution) -> Solution:
+    """The warm start in place of a worse answer: `feasible`, with the search's bound only
+    where the search did not claim a (then false) proof."""
+    value = best.objective_value
+    bound = None if solution.status == "optimal" else solution.best_bound
+    bound = None if bound is None else min(max(bound, 0.0), value)  # type: ignore[type-var]
+    return dataclasses.replace(
+        solution,
+        status="feasible",
+        mapping=best.mapping,
+        metrics=best.metrics,
+        best_bound=bound,
+        detail=f"{solution.detail}; its mapping was worse than the warm start "
+        f"({best.method}), which is reported",
+        extra={**solution.extra, "choice": best.extra["choice"]},
     )
 
 
@@ -325,6 +442,7 @@ def finetune(
         load_dataset(data),
         settings,
         progress,
+        metadata={"milp_map.model": graph.name, "milp_map.platform": problem.platform.name},
     )
 
 

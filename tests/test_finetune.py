@@ -153,7 +153,8 @@ def test_finetuning_is_deterministic(split_case, mnist) -> None:
     [
         ({"epochs": -1}, "integer >= 0"),
         ({"learning_rate": 0.0}, "--learning-rate"),
-        ({"batch_size": 0}, "--batch-size"),
+        ({"batch_size": 0}, "--train-batch-size"),
+        ({"seed": 2**64}, "seed"),
     ],
 )
 def test_bad_settings_are_one_line_errors(fields: dict, message: str) -> None:
@@ -216,14 +217,93 @@ def test_finetune_cli_writes_the_model_and_reports_both_accuracies(
     assert "post-training: top-1" in captured.out and "after fine-tuning: top-1" in captured.out
     assert "95% CI" in captured.out
     model = onnx.load(out)
-    assert any(p.key == "milp_map.finetune" for p in model.metadata_props)
+    properties = {p.key: p.value for p in model.metadata_props}
+    assert "milp_map.finetune" in properties
+    # the provenance export writes is kept
+    assert properties["milp_map.model"] == "mnist_resnet"
+    assert properties["milp_map.platform"] == "diana"
+    assert properties["milp_map.mapping"] == str(mapping)
     assert predict(model, full.x_test[:4]).shape == (4, 10)
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> Path:
+    full = load_dataset("mnist")
+    np.savez(path, x_test=full.x_test[:50], y_test=full.y_test[:50], **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"x_train": "images"}, "0 training labels"),
+        ({"x_train": "images", "y_train": "short"}, "training labels"),
+        ({"x_train": "images", "y_train": "labels+10"}, "model has 10 outputs"),
+        ({"x_train": "small", "y_train": "labels"}, "model takes 1x28x28"),
+    ],
+)
+def test_a_bad_training_split_is_named_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], train: dict, message: str
+) -> None:
+    full = load_dataset("mnist")
+    arrays = {
+        "images": full.x_train[:64],
+        "small": full.x_train[:64, :, :8, :8],
+        "labels": full.y_train[:64],
+        "short": full.y_train[:10],
+        "labels+10": full.y_train[:64] + 10,
+    }
+    data = _npz(tmp_path / "bad.npz", **{key: arrays[name] for key, name in train.items()})
+    mapping = _mapping(tmp_path)
+    capsys.readouterr()
+    argv = ["--mapping", str(mapping), "--data", str(data), "--out", str(tmp_path / "x.onnx")]
+    assert finetune_cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "epoch" not in err
+
+
+def test_outputs_never_overwrite_the_mapping_or_the_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = _mapping(tmp_path)
+    before = mapping.read_bytes()
+    capsys.readouterr()
+    assert finetune_cli.main(["--mapping", str(mapping), "--out", str(mapping)]) == 2
+    assert "mapping file itself" in capsys.readouterr().err
+    assert mapping.read_bytes() == before
+    result = str(tmp_path / "r.json")
+    argv = ["--model", "mnist_resnet", "--finetune", "1", "--out", result, "--finetune-out", result]
+    assert solve.main(argv) == 2
+    assert "also --out" in capsys.readouterr().err
+
+
+def test_missing_torch_is_one_line(tmp_path: Path) -> None:
+    """With torch unimportable, fine-tuning says how to install it (exit 2), no traceback."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "torch.py").write_text("raise ImportError('blocked for the test')\n")
+    mapping = _mapping(tmp_path)
+    env = {**__import__("os").environ, "PYTHONPATH": str(blocker)}
+    command = [sys.executable, "-m", "milp_map.finetune", "--mapping", str(mapping)]
+    run = subprocess.run(
+        [*command, "--out", str(tmp_path / "x.onnx")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "pip install 'milp_map[torch]'" in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--epochs", "-2"], "integer >= 0"),
+        (["--epochs", "-2"], "--epochs must be >= 1"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
         (["--learning-rate", "-1"], "--learning-rate"),
         (["--data", "nowhere.npz"], "unknown dataset"),
     ],

@@ -18,12 +18,25 @@ SEARCHES = {
     # the second solve of the run: the first is the layer-wise warm start
     "cpsat": ("Starting CP-SAT solver", re.compile(r"^#\d+\s")),
     "highs": ("Solving MIP model with", re.compile(r"^\s*\S?\s+\d+\s+\d+\s+\d+\s+\S+%\s+-?\d")),
+    # auto: HiGHS for the warm start, CP-SAT's head start, then CP-SAT and HiGHS side by side
+    "auto": ("Starting CP-SAT solver", re.compile(r"^#\d+\s")),
 }
 """(line that starts a search, line that shows a mapping and a finite bound) in each log."""
 
 
-@pytest.mark.parametrize("solver", ["cpsat", "highs"])
-def test_ctrl_c_returns_the_best_mapping_with_its_gap(tmp_path: Path, solver: str) -> None:
+@pytest.mark.parametrize(
+    ("solver", "stop"),
+    [
+        ("cpsat", signal.SIGINT),
+        ("highs", signal.SIGINT),
+        ("auto", signal.SIGINT),
+        ("cpsat", signal.SIGTERM),  # a `timeout` or a batch scheduler: handled as Ctrl-C
+    ],
+    ids=["cpsat", "highs", "portfolio", "cpsat-sigterm"],
+)
+def test_ctrl_c_returns_the_best_mapping_with_its_gap(
+    tmp_path: Path, solver: str, stop: signal.Signals
+) -> None:
     # ResNet-18 split per channel takes CP-SAT ~17 s and HiGHS minutes
     out = tmp_path / "m.json"
     command = [
@@ -48,7 +61,7 @@ def test_ctrl_c_returns_the_best_mapping_with_its_gap(tmp_path: Path, solver: st
         for _ in range(2):
             run.wait_for(lambda line: line.startswith(start), timeout_s=600)
         run.wait_for(lambda line: bool(bound.match(line)), timeout_s=600)
-        run.process.send_signal(signal.SIGINT)
+        run.process.send_signal(stop)
         code, stdout, stderr = run.finish(timeout_s=120)
     assert code == 0, stderr[-2000:]
     assert "status feasible" in stdout

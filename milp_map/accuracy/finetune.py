@@ -74,13 +74,19 @@ class FineTuneSettings:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.epochs, int) and self.epochs >= 0):
-            raise MilpMapError(f"--finetune epochs must be an integer >= 0, got {self.epochs}")
+            raise MilpMapError(f"fine-tuning epochs must be an integer >= 0, got {self.epochs}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise MilpMapError(f"--learning-rate must be > 0, got {self.learning_rate}")
+            raise MilpMapError(
+                f"the learning rate (--learning-rate) must be > 0, got {self.learning_rate}"
+            )
         if self.batch_size < 1:
-            raise MilpMapError(f"--batch-size must be >= 1, got {self.batch_size}")
+            raise MilpMapError(
+                f"the training batch size (--train-batch-size) must be >= 1, got {self.batch_size}"
+            )
         if self.threads < 1:
-            raise MilpMapError(f"--threads must be >= 1, got {self.threads}")
+            raise MilpMapError(f"fine-tuning threads must be >= 1, got {self.threads}")
+        if not 0 <= self.seed < 2**63:
+            raise MilpMapError(f"the fine-tuning seed must be in [0, 2^63), got {self.seed}")
 
     def key(self) -> str:
         """What determines the fine-tuned weights (threads do not), for calibration caches."""
@@ -129,15 +135,13 @@ def finetune_mapped(
     dataset: Dataset,
     settings: FineTuneSettings | None = None,
     progress: Progress | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> FineTuned:
     """Fine-tune the mapped model of `plan` on the training split of `dataset` and return the
     mapped ONNX model with the trained weights (node metadata as export writes it)."""
     settings = settings or FineTuneSettings()
-    if not len(dataset.x_train):
-        raise MilpMapError(
-            f"dataset '{dataset.name}' has no training split (x_train, y_train); "
-            "fine-tuning needs one"
-        )
+    require_torch()
+    _check_training_split(source, dataset)
     started = time.perf_counter()
     mapped = rewrite_mapped(
         source,
@@ -149,7 +153,7 @@ def finetune_mapped(
     trainer = _Trainer(mapped, source, graph.name)
     losses = trainer.train(dataset, settings, progress)
     trained = trainer.trained_source(source)
-    metadata = {"milp_map.finetune": settings.label(dataset)}
+    metadata = {**(metadata or {}), "milp_map.finetune": settings.label(dataset)}
     model = rewrite_mapped(
         trained,
         graph,
@@ -159,6 +163,56 @@ def finetune_mapped(
         metadata=metadata,
     ).model
     return FineTuned(model, settings, losses, time.perf_counter() - started)
+
+
+def require_torch() -> None:
+    """One line instead of a traceback when the torch extra is missing (checked before any
+    slow step)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise MilpMapError(
+            "torch is not installed; fine-tuning needs it: pip install 'milp_map[torch]'"
+        ) from exc
+
+
+def _check_training_split(source: onnx.ModelProto, dataset: Dataset) -> None:
+    """A training split that exists, pairs every image with a label, and has images of the
+    model's input shape (named on one line, before anything is computed)."""
+    x, y = dataset.x_train, dataset.y_train
+    name = f"dataset '{dataset.name}'"
+    if not len(x):
+        raise MilpMapError(
+            f"{name} has no training split (x_train, y_train); fine-tuning needs one"
+        )
+    if len(y) != len(x):
+        raise MilpMapError(f"{name}: {len(x)} training images but {len(y)} training labels")
+    dims = source.graph.input[0].type.tensor_type.shape.dim if source.graph.input else []
+    expected = [d.dim_value if d.HasField("dim_value") else None for d in dims][1:]
+    got = list(np.shape(x))[1:]
+    if len(expected) != len(got) or any(
+        e not in (None, g) for e, g in zip(expected, got, strict=False)
+    ):
+        shown = "x".join("?" if e is None else str(e) for e in expected)
+        raise MilpMapError(
+            f"{name}: training images of shape {'x'.join(map(str, got))}, but the model "
+            f"takes {shown}"
+        )
+    classes = _output_classes(source)
+    labels = np.asarray(y)
+    if labels.size and (labels.min() < 0 or (classes and labels.max() >= classes)):
+        raise MilpMapError(
+            f"{name}: training labels run from {labels.min()} to {labels.max()}, but the "
+            f"model has {classes} outputs"
+        )
+
+
+def _output_classes(source: onnx.ModelProto) -> int | None:
+    """The width of the model's (batch, classes) output, when its shape says so."""
+    dims = source.graph.output[0].type.tensor_type.shape.dim if source.graph.output else []
+    if len(dims) == 2 and dims[1].HasField("dim_value"):
+        return int(dims[1].dim_value)
+    return None
 
 
 class _Trainer:
@@ -280,9 +334,13 @@ def finetune_and_measure(
     settings: FineTuneSettings | None = None,
     progress: Progress | None = None,
     batch_size: int = DEFAULT_BATCH,
+    metadata: dict[str, str] | None = None,
 ) -> FineTuneReport:
-    """Fine-tune the mapping of `plan` and measure it before and after, beside fp32."""
+    """Fine-tune the mapping of `plan` and measure it before and after, beside fp32
+    (`metadata`: model properties for the fine-tuned file, as export writes them)."""
     settings = settings or FineTuneSettings()
+    require_torch()
+    _check_training_split(source, dataset)
     before = rewrite_mapped(
         source,
         graph,
@@ -290,7 +348,7 @@ def finetune_and_measure(
         activations=settings.activations,
         calibration=calibration_images(dataset) if settings.activations else None,
     ).model
-    tuned = finetune_mapped(source, graph, plan, dataset, settings, progress)
+    tuned = finetune_mapped(source, graph, plan, dataset, settings, progress, metadata)
     x, y = dataset.x_test, dataset.y_test
     return FineTuneReport(
         tuned,
@@ -316,7 +374,12 @@ def finetune_mapping_file(
     plan, checked = plan_from_mapping(mapping, model, platform, sensitivity)
     graph = checked.problem.graph
     source = model_proto(model or graph.name, graph)
+    metadata = {
+        "milp_map.mapping": str(mapping),
+        "milp_map.model": graph.name,
+        "milp_map.platform": checked.problem.platform.name,
+    }
     report = finetune_and_measure(
-        source, graph, plan, load_dataset(data), settings, progress, batch_size
+        source, graph, plan, load_dataset(data), settings, progress, batch_size, metadata
     )
     return report, checked

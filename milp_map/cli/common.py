@@ -8,13 +8,17 @@ the library, so `--help` and `--version` answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from milp_map import __version__
-from milp_map.defaults import DEFAULT_GROUP_SIZE, DEFAULT_PROXY_FRACTION, SOLVERS
+from milp_map.defaults import DEFAULT_GROUP_SIZE, DEFAULT_PROXY_FRACTION, SOLVER_CHOICES
 from milp_map.errors import MilpMapError
 from milp_map.resources import preset_names
 
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 """0 done; 1 no answer within the limits, a broken bound or a failed check; 2 bad input or
 infeasible bounds (one line on stderr); 130 Ctrl-C."""
+EXIT_IO = 1
+"""A file that could not be read or written (OSError): one line on stderr."""
 
 
 def new_parser(command: str, description: str) -> argparse.ArgumentParser:
@@ -116,7 +122,7 @@ def add_granularity(parser: argparse.ArgumentParser) -> None:
 
 def add_solver(parser: argparse.ArgumentParser, solver_help: str) -> None:
     """--solver and --time-limit."""
-    parser.add_argument("--solver", choices=("auto", *SOLVERS), default="auto", help=solver_help)
+    parser.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=solver_help)
     parser.add_argument("--time-limit", type=float, metavar="SECONDS", help="stop after this long")
 
 
@@ -173,11 +179,13 @@ def run(
     interrupted: str = "interrupted",
     also: dict[type[BaseException], tuple[int, str]] | None = None,
 ) -> int:
-    """`body()`'s exit code; a MilpMapError is one line on stderr and exit 2, Ctrl-C exit 130.
+    """`body()`'s exit code; a MilpMapError is one line on stderr and exit 2, an OSError (a
+    file that cannot be read or written) one line and exit 1, Ctrl-C or SIGTERM exit 130.
     `also` maps further exception types to (exit code, text after the message)."""
     handled = tuple(also or {})
     try:
-        return body()
+        with _term_as_ctrl_c():
+            return body()
     except MilpMapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -188,3 +196,23 @@ def run(
         code, suffix = next(v for k, v in (also or {}).items() if isinstance(exc, k))
         print(f"error: {exc}{suffix}", file=sys.stderr)
         return code
+    except OSError as exc:  # a file that cannot be written or read: one line, exit 1
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_IO
+
+
+@contextlib.contextmanager
+def _term_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a `timeout`, a batch scheduler, `kill`) is handled as Ctrl-C: the process sends
+    itself SIGINT, so a solve stops with its best mapping, a front or sweep writes what it has,
+    and sweep workers are ended, exactly as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(
+        signal.SIGTERM, lambda signum, frame: os.kill(os.getpid(), signal.SIGINT)
+    )
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

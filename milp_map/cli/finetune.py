@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from milp_map.cli import common
 from milp_map.defaults import DEFAULT_DATA
+from milp_map.errors import MilpMapError
 
 DEFAULT_EPOCHS = 3
 """As milp_map.accuracy.finetune.DEFAULT_EPOCHS (that module imports torch)."""
@@ -82,11 +84,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from milp_map.accuracy.export import write_model_atomic
-    from milp_map.accuracy.finetune import FineTuneSettings, finetune_mapping_file
+    from milp_map.accuracy.finetune import (
+        FineTuneSettings,
+        finetune_mapping_file,
+        require_torch,
+    )
     from milp_map.accuracy.measure import drop_interval_pp
     from milp_map.io.files import check_out_path
 
     check_out_path(args.out)
+    if Path(args.out).resolve() == Path(args.mapping).resolve():
+        raise MilpMapError(f"--out {args.out} is the mapping file itself; write elsewhere")
+    if args.epochs < 1:
+        raise MilpMapError(
+            f"--epochs must be >= 1, got {args.epochs} (`python -m milp_map.evaluate` measures "
+            "a mapping without fine-tuning)"
+        )
+    require_torch()
     settings = FineTuneSettings(
         epochs=args.epochs,
         seed=args.seed,

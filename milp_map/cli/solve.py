@@ -134,8 +134,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     common.add_solver(
         parser,
-        "exact backend; auto (default) = highs for layer-wise, cpsat for channel splits, "
-        "the faster of the two in benchmarks/scaling.py and channel_split_scaling.py",
+        "exact method; auto (default): the chain DP for a chain whose only bound is the "
+        "proxy budget and whose scores lie on a grid, else highs for layer-wise, and for "
+        "channel splits the portfolio (cpsat and highs side by side, the first proof "
+        "wins); fronts: cpsat (benchmarks/solver_policy.py)",
     )
     parser.add_argument("--gap", type=float, metavar="REL", help="stop at this relative gap")
     parser.add_argument(
@@ -339,6 +341,13 @@ def _check_finetune_args(args: argparse.Namespace) -> None:
         args.finetune_out = str(Path(args.out).with_suffix("")) + ".finetuned.onnx"
     if args.finetune_out:
         check_out_path(args.finetune_out)
+        if args.out and Path(args.finetune_out).resolve() == Path(args.out).resolve():
+            raise MilpMapError(
+                f"--finetune-out {args.finetune_out} is also --out; give the model its own file"
+            )
+    from milp_map.accuracy.finetune import require_torch
+
+    require_torch()
 
 
 def _finetune_settings(args: argparse.Namespace):
@@ -385,6 +394,8 @@ def _finetune(args: argparse.Namespace, target: Target, solution: Solution) -> t
         path = write_model_atomic(report.finetuned.model, args.finetune_out)
         entry["model_file"] = str(path)
         print(f"wrote {path}")
+    else:
+        print("(no file written: pass --out or --finetune-out to keep the fine-tuned model)")
     return report.finetuned.model, entry
 
 

@@ -134,6 +134,8 @@ def proven_solution(
     bound = None if result_bound is None else min(result_bound * scale, value)
     unproven = bound is None and requested_gap is not None and requested_gap > OPTIMALITY_RTOL
     status = result_status
+    if status == "optimal":  # the solver's own proof, within its numerics (portfolio.race)
+        fields["extra"] = {**fields.get("extra", {}), "solver_proved": True}
     if status == "optimal" and (
         (bound is not None and not proves_optimal(value, bound, scale)) or unproven
     ):

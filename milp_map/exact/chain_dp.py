@@ -22,6 +22,13 @@ from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
 MAX_PROXY_STEPS = 4096
 """Budget grid cells at most; with a budget B the default resolution is B / MAX_PROXY_STEPS."""
 
+MAX_TABLE_CELLS = 600_000_000
+"""Back-pointer cells (units x options x budget steps, one byte each up to 255 options: about
+600 MB) the exact grid may need; beyond it `exact_resolution` gives up and `auto` uses HiGHS."""
+
+MAX_DECIMALS = 9
+"""Scores are looked for on grids of 10^-k, k <= this, before their common divisor is taken."""
+
 
 def solve(
     problem: Problem,
@@ -49,7 +56,12 @@ def solve(
         return option.energy_j + static * option.latency_s
 
     def spent(option) -> int:
-        return 0 if budget is None else round(option.proxy / resolution)
+        """Grid steps an option uses: exact on an exact grid; rounded up off it, so that a
+        mapping the DP returns never breaks the budget (it may miss the optimum: `feasible`)."""
+        if budget is None:
+            return 0
+        level = option.proxy / resolution
+        return round(level) if exact else math.ceil(level - 1e-9)
 
     inf = math.inf
     value = np.full((len(units[0].options), steps + 1), inf)
@@ -62,7 +74,7 @@ def solve(
         edge = edges.get((k - 1, k))
         previous = units[k - 1].options
         new = np.full((len(units[k].options), steps + 1), inf)
-        back = np.zeros((len(units[k].options), steps + 1), dtype=np.int32)
+        back = np.zeros((len(units[k].options), steps + 1), dtype=_index_type(len(previous)))
         for o, option in enumerate(units[k].options):
             shift = spent(option)
             if shift > steps:
@@ -111,6 +123,38 @@ def solve(
     )
 
 
+def exact_resolution(problem: Problem, bounds: Mapping[str, float]) -> float | None:
+    """The grid on which the DP is exact for these bounds: the common divisor of every
+    option's proxy score (integer scores: their gcd), or None when the DP cannot answer
+    exactly (not a chain, a latency or energy bound, scores on no grid, or a table above
+    MAX_TABLE_CELLS)."""
+    if set(bounds) - {"proxy"} or not is_chain(problem):
+        return None
+    budget = bounds.get("proxy")
+    if budget is None:
+        return 1.0
+    scores = [o.proxy for u in problem.units for o in u.options]
+    for decimals in range(MAX_DECIMALS + 1):
+        scaled = [score * 10**decimals for score in scores]
+        levels = [round(value) for value in scaled]
+        if all(abs(v - n) <= 1e-9 * max(1.0, abs(v)) for v, n in zip(scaled, levels, strict=True)):
+            divisor = math.gcd(*levels)
+            if divisor == 0:
+                return 1.0  # every score is 0: any grid is exact
+            resolution = divisor / 10**decimals
+            steps = math.floor(budget / resolution + 1e-9) + 1
+            options = max(len(u.options) for u in problem.units)
+            if len(problem.units) * options * steps > MAX_TABLE_CELLS:
+                return None
+            return resolution
+    return None
+
+
+def is_chain(problem: Problem) -> bool:
+    """Units 0..U-1 in order with edges only between neighbours."""
+    return all(edge.dst == edge.src + 1 for edge in problem.edges)
+
+
 def _check_chain(problem: Problem) -> None:
     for edge in problem.edges:
         if edge.dst != edge.src + 1:
@@ -118,6 +162,15 @@ def _check_chain(problem: Problem) -> None:
                 f"the chain DP needs a chain of units; '{problem.units[edge.src].name}' -> "
                 f"'{problem.units[edge.dst].name}' skips ahead (use cpsat or highs)"
             )
+
+
+def _index_type(options: int) -> type[np.integer]:
+    """The smallest integer type that holds an option index (the back pointers dominate memory)."""
+    if options <= np.iinfo(np.uint8).max:
+        return np.uint8
+    if options <= np.iinfo(np.uint16).max:
+        return np.uint16
+    return np.int32
 
 
 def _grid(

@@ -66,7 +66,7 @@ def _exact(target: Target, s: RunSettings) -> Solution:
     if s.front is None:
         return solution
     # Sweeps run CP-SAT on one worker unless a solver is named: faster than HiGHS on fronts.
-    sweep_solver = "cpsat" if s.solver == "auto" else s.solver
+    sweep_solver = pipeline.resolve_solver(s.solver, target, front=True)
     threads = 1 if s.solver == "auto" else s.threads
     sweep_settings = dataclasses.replace(settings, threads=threads)
     front = exact_front(

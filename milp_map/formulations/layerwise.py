@@ -109,6 +109,10 @@ def solve(
         bounds = active_bounds(problem)
     active_terms = len(problem.units) + sum(1 for e in problem.edges if e.costs)
     backend = make_backend(solver, active_terms)
+    if bounds and isinstance(getattr(backend, "parameters", None), dict):
+        # CP-SAT proves budgeted layer-wise models only with its LP relaxation in full
+        # (1,000-layer chain: 8 s, against a 12.9% gap at 45 s with the default level)
+        backend.parameters["linearization_level"] = 2  # type: ignore[attr-defined]
     model = build(problem, backend, objective, bounds)
     if hint is not None:
         backend.hint(hint_values(problem, model, hint))

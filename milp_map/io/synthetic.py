@@ -115,7 +115,7 @@ def random_problem(
     scores = {
         (layer.name, p): float(rng.uniform(0, 1)) * (p != "fp32")
         for layer in graph.layers()
-        for p in set(precisions)
+        for p in sorted(set(precisions))  # sorted: set order varies by process
     }
     sensitivity = Sensitivity(scores, f"random{seed}", "random")
     objective = objective or str(rng.choice(["latency", "energy"]))

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from milp_map.errors import MilpMapError
@@ -26,6 +26,12 @@ class SolverSettings:
     seed: int = 0
     log: bool = False
     """Stream the solver's own log (incumbent, bound, gap) to stderr."""
+    deterministic_time: float | None = None
+    """CP-SAT's own work limit (its deterministic time units, about seconds): unlike a wall-
+    clock limit, a run stopped by it gives the same answer on a loaded machine."""
+    stop: threading.Event | None = field(default=None, compare=False, repr=False)
+    """Set by another thread to end the search early with the best mapping so far (a
+    portfolio stops its other solve once one has a proof); not a Ctrl-C."""
 
     def __post_init__(self) -> None:
         check_limits(self.time_limit_s, self.rel_gap, self.threads, self.seed)
@@ -151,11 +157,17 @@ class CtrlC:
     With `log_kind` (HiGHS's logging callback type) it also writes the solver's log to stderr.
     """
 
-    def __init__(self, deadline_s: float | None = None, log_kind: int | None = None) -> None:
+    def __init__(
+        self,
+        deadline_s: float | None = None,
+        log_kind: int | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.pressed = False
         self.overran = False
         self.deadline_s = deadline_s
         self.log_kind = log_kind
+        self.stop = stop
         self._previous: Any = None
 
     def callback(self, kind: int, message: str, data_out: Any, data_in: Any, user: Any) -> None:
@@ -164,11 +176,14 @@ class CtrlC:
             return
         if self.deadline_s is not None and time.perf_counter() > self.deadline_s:
             self.overran = True
-        if self.pressed or self.overran:
+        if self.pressed or self.overran or (self.stop is not None and self.stop.is_set()):
             data_in.user_interrupt = True
 
     def __enter__(self) -> CtrlC:
-        if threading.current_thread() is threading.main_thread():
+        # only where Ctrl-C is meant for this solve: not in a thread, nor in a sweep worker,
+        # which ignores SIGINT because its parent handles it
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._press)
         return self
 
@@ -178,3 +193,5 @@ class CtrlC:
 
     def _press(self, signum: int, frame: Any) -> None:
         self.pressed = True
+        if self.stop is not None:
+            self.stop.set()

@@ -104,7 +104,11 @@ class PulpBackend:
             if settings.time_limit_s is not None:
                 deadline = start + settings.time_limit_s + WATCHDOG_GRACE_S
             logging = highspy.cb.HighsCallbackType.kCallbackLogging
-            interrupt = CtrlC(deadline_s=deadline, log_kind=logging if settings.log else None)
+            interrupt = CtrlC(
+                deadline_s=deadline,
+                log_kind=logging if settings.log else None,
+                stop=settings.stop,
+            )
             log_options = {"log_to_console": False} if settings.log else {}
             solver = pulp.HiGHS(
                 msg=settings.log,

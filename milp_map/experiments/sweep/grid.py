@@ -98,7 +98,7 @@ class BudgetEntry(_Strict):
     max_energy_j: float | None = Field(default=None, gt=0)
 
 
-Solver = Literal["auto", "cpsat", "highs", "cbc"]
+Solver = Literal["auto", "cpsat", "highs", "cbc", "dp", "portfolio"]
 
 
 class Settings(_Strict):
