@@ -165,7 +165,10 @@ def test_two_unreachable_bounds_are_both_named(capsys) -> None:
         (["--platform", "tpu9"], "unknown platform 'tpu9'"),
         (["--model", "resnet8", "--out", "{tmp}"], "is a directory"),
         (["--model", "resnet8", "--out", "{tmp}/no/such/dir/r.json"], "does not exist"),
-        (["--model", "resnet8", "--max-latency", "-1"], "--max-latency must be >= 0"),
+        (
+            ["--model", "resnet8", "--max-latency", "-1"],
+            "--max-latency must be a finite number >= 0",
+        ),
         (["--model", "resnet8", "--sensitivity", "{tmp}/none.csv"], "sensitivity file not found"),
     ],
 )

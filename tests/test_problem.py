@@ -395,9 +395,11 @@ def test_the_tighter_of_max_proxy_and_fraction_wins(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
-        ({"max_latency_s": -1.0}, "--max-latency must be >= 0"),
-        ({"max_energy_j": float("nan")}, "--max-energy must be >= 0"),
-        ({"max_proxy": -0.5}, "--max-proxy must be >= 0"),
+        ({"max_latency_s": -1.0}, "--max-latency must be a finite number >= 0"),
+        ({"max_latency_s": float("inf")}, "--max-latency must be a finite number >= 0, got inf"),
+        ({"max_energy_j": float("nan")}, "--max-energy must be a finite number >= 0"),
+        ({"max_proxy": -0.5}, "--max-proxy must be a finite number >= 0"),
+        ({"max_proxy": float("inf")}, "--max-proxy must be a finite number >= 0"),
         ({"max_proxy_fraction": 1.5}, "--max-proxy-fraction must be in [0, 1]"),
     ],
 )

@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from milp_map.core.names import file_stem
     from milp_map.core.split import base_problem
     from milp_map.exact.pareto import parse_quantities
     from milp_map.experiments.compare import compare, format_table, measured_top1
@@ -115,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     print(shown.to_string(index=False))
     for name, reason in result.skipped.items():
         print(f"skipped {name}: {reason}")
-    stem = f"compare_{problem.graph.name}_{problem.platform.name}_{args.granularity}"
+    stem = file_stem(f"compare_{problem.graph.name}_{problem.platform.name}_{args.granularity}")
     if quantities:
         stem += f"_{'_'.join(quantities)}"
     csv_path = write_text_atomic(result.table.to_csv(index=False), out_dir / f"{stem}.csv")

@@ -625,6 +625,7 @@ def print_schedule_report(
 def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
     """Sweep the exact front, write CSV/JSON/PNG and print it; exit 2 if no mapping is feasible."""
     from milp_map import pipeline
+    from milp_map.core.names import file_stem
     from milp_map.core.split import base_problem
     from milp_map.evaluation.plots import plot_front
     from milp_map.evaluation.report import write_front
@@ -636,9 +637,8 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
         raise MilpMapError(
             f"--points keeps both ends of the front, so it must be >= 2, got {args.points}"
         )
-    prefix = (
-        Path(args.out) if args.out else Path(f"front_{problem.graph.name}_{'_'.join(quantities)}")
-    )
+    default = file_stem(f"front_{problem.graph.name}_{'_'.join(quantities)}")
+    prefix = Path(args.out) if args.out else Path(default)
     front, references, solve_fn = pipeline.front(
         target, quantities, args.solver, settings, points=args.points, method=args.pareto_method
     )

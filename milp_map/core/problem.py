@@ -87,8 +87,10 @@ class Constraints:
         }
         for name, flag in flags.items():
             value = getattr(self, name)
-            if value is not None and not value >= 0:
-                raise MilpMapError(f"{flag} must be >= 0, got {value}")
+            if value is not None and not 0 <= value < math.inf:
+                raise MilpMapError(
+                    f"{flag} must be a finite number >= 0, got {value} (leave it out for no bound)"
+                )
         f = self.max_proxy_fraction
         if f is not None and not 0.0 <= f <= 1.0:
             raise MilpMapError(f"--max-proxy-fraction must be in [0, 1], got {f}")

@@ -27,6 +27,8 @@ def load_mapping_file(path: str | Path) -> tuple[dict[str, Any], list[Any]]:
         raise MilpMapError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise MilpMapError(f"{path}: JSON nested too deeply for a mapping file") from None
     if isinstance(data, list):
         return {}, data
     if isinstance(data, dict) and isinstance(data.get("layers"), list):

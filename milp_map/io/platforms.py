@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from milp_map.core.costmodels import ANALYTICAL_MODELS, AnalyticalModel
 from milp_map.core.graph import OP_KINDS
+from milp_map.core.names import check_name
 from milp_map.core.platform import (
     ACTIVATION_BYTES,
     Accelerator,
@@ -68,6 +69,11 @@ class AcceleratorSpec(_Strict):
     dynamic_power_w: float = Field(default=0.0, ge=0)
     operating_points: list[OperatingPointSpec] | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_name(name, "accelerator name")
+
     @field_validator("ops")
     @classmethod
     def _known_ops(cls, ops: list[str] | None) -> list[str] | None:
@@ -107,6 +113,11 @@ class PlatformSpec(_Strict):
     transition_table: str | None = None
     groups: str | dict[str, list[str]] | None = None
     activation_bytes: dict[str, float] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_name(name, "platform name")
 
     @field_validator("groups", mode="before")
     @classmethod

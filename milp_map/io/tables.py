@@ -27,9 +27,48 @@ def read_yaml_mapping(path: Path, what: str, top_keys: str) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or first_line(exc)
         raise MilpMapError(f"{path}:{where} is not valid YAML ({problem})") from None
+    except RecursionError:
+        raise MilpMapError(f"{path}: YAML nested too deeply; expected {what}") from None
     if not isinstance(raw, dict):
         raise MilpMapError(f"{path}: expected a mapping with {top_keys} at the top")
+    check_size(raw, path)
     return raw
+
+
+MAX_YAML_VALUES = 1_000_000
+"""Values a YAML file may expand to, aliases counted every time they are used: a file of
+nested aliases (a 'billion laughs') is refused instead of hanging whatever reads it."""
+MAX_YAML_DEPTH = 100
+"""Nesting depth of lists and mappings a YAML file may have."""
+
+
+def check_size(value: Any, path: Path) -> None:
+    """One line if `value` (loaded YAML) contains itself (a recursive alias), or expands
+    beyond MAX_YAML_VALUES or MAX_YAML_DEPTH."""
+    stack: list[tuple[Any, int, bool]] = [(value, 0, False)]
+    open_containers: set[int] = set()  # the containers on the path being walked
+    seen = 0
+    while stack:
+        item, depth, leaving = stack.pop()
+        if leaving:
+            open_containers.discard(id(item))
+            continue
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise MilpMapError(
+                f"{path}: the YAML expands to more than {MAX_YAML_VALUES:,} values "
+                "(nested aliases?); refused"
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise MilpMapError(f"{path}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
+        if not isinstance(item, dict | list | tuple):
+            continue
+        if id(item) in open_containers:
+            raise MilpMapError(f"{path}: a value contains itself (a recursive YAML alias)")
+        open_containers.add(id(item))
+        stack.append((item, depth, True))
+        children = [v for pair in item.items() for v in pair] if isinstance(item, dict) else item
+        stack.extend((child, depth + 1, False) for child in children)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
