@@ -69,3 +69,23 @@ def test_ctrl_c_returns_the_best_mapping_with_its_gap(
     assert data["status"] == "feasible"
     assert data["best_bound"] < data["objective_value"]
     assert data["gap"] > 0
+
+
+def test_sigterm_is_forwarded_only_where_ctrl_c_is_handled() -> None:
+    """A script's background job ignores SIGINT: there SIGTERM must keep ending the process
+    instead of being turned into an ignored Ctrl-C."""
+    from milp_map.cli import common
+
+    before_int, before_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with common._term_as_ctrl_c():
+            assert callable(signal.getsignal(signal.SIGTERM))
+            assert signal.getsignal(signal.SIGTERM) is not before_term
+        assert signal.getsignal(signal.SIGTERM) is before_term
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with common._term_as_ctrl_c():
+            assert signal.getsignal(signal.SIGTERM) is before_term
+    finally:
+        signal.signal(signal.SIGINT, before_int)
+        signal.signal(signal.SIGTERM, before_term)

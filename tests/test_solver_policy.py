@@ -115,7 +115,7 @@ def test_dp_off_its_grid_says_feasible_and_keeps_the_budget(seed: int) -> None:
     solution = chain_dp.solve(problem, bounds={"proxy": budget}, resolution=budget / 7)
     assert solution.status in ("feasible", "error")
     if solution.metrics is not None:
-        assert solution.metrics.accuracy_proxy <= budget * (1 + 1e-9)
+        assert solution.metrics.accuracy_proxy <= budget + problem.tolerance("proxy")
         best = layerwise.solve(problem, "highs", bounds={"proxy": budget})
         assert solution.objective_value >= best.objective_value * (1 - 1e-9)
 
@@ -268,3 +268,24 @@ def test_cpsat_never_claims_a_worse_optimum_on_a_large_split() -> None:
     assert answer.objective_value <= proven.objective_value * (1 + 1e-6)
     if answer.best_bound is not None:
         assert answer.best_bound <= proven.objective_value * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_dp_holds_the_budget_as_the_other_backends_do(seed: int) -> None:
+    """A budget just below a grid point, within the feasibility tolerance every backend and
+    the evaluator allow: the DP must not be stricter than brute force."""
+    problem = _chain(seed, 6, 1.0, None)
+    low, high = problem.proxy_range
+    budget = float(np.floor((low + high) / 2)) - 0.5 * problem.tolerance("proxy")
+    problem = build_problem(
+        problem.graph,
+        problem.platform,
+        problem.sensitivity,
+        problem.objective,
+        Constraints(max_proxy=budget),
+    )
+    dp = pipeline.solve(problem, "dp").solution
+    reference = bruteforce.solve(problem)
+    scale = problem.scales[problem.objective]
+    assert dp.status == reference.status == "optimal"
+    assert abs(dp.objective_value - reference.objective_value) <= 1e-6 * scale

@@ -206,7 +206,10 @@ def _term_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (a `timeout`, a batch scheduler, `kill`) is handled as Ctrl-C: the process sends
     itself SIGINT, so a solve stops with its best mapping, a front or sweep writes what it has,
     and sweep workers are ended, exactly as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # SIGINT ignored (a background job of a script, a sweep worker): forwarding would
+        # make SIGTERM a no-op, so it keeps its default, ending the process
         yield
         return
     previous = signal.signal(

@@ -142,7 +142,7 @@ def exact_resolution(problem: Problem, bounds: Mapping[str, float]) -> float | N
             if divisor == 0:
                 return 1.0  # every score is 0: any grid is exact
             resolution = divisor / 10**decimals
-            steps = math.floor(budget / resolution + 1e-9) + 1
+            steps = math.floor((budget + problem.tolerance("proxy")) / resolution + 1e-9) + 1
             options = max(len(u.options) for u in problem.units)
             if len(problem.units) * options * steps > MAX_TABLE_CELLS:
                 return None
@@ -181,7 +181,8 @@ def _grid(
         return 0, 1.0, True
     if resolution is None:
         resolution = max(budget, problem.tolerance("proxy")) / MAX_PROXY_STEPS
-    steps = math.floor(budget / resolution + 1e-9)
+    # the budget as every backend holds it: relaxed by the feasibility tolerance
+    steps = math.floor((budget + problem.tolerance("proxy")) / resolution + 1e-9)
     exact = all(
         abs(o.proxy / resolution - round(o.proxy / resolution))
         <= 1e-9 * max(1.0, o.proxy / resolution)
