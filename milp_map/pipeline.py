@@ -36,7 +36,7 @@ from milp_map.formulations import channel_split, concurrent, concurrent_mip, lay
 from milp_map.io.datasets import load_dataset
 from milp_map.io.models import is_shipped_model
 from milp_map.solvers import SolverSettings
-from milp_map.solvers.portfolio import PORTFOLIO, race, settled
+from milp_map.solvers.portfolio import race, settled
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def solve(target: Target, solver: str = "auto", settings: SolverSettings | None 
     a mapping (or Ctrl-C lands in the warm start's own solve), the best mapping known so far
     comes back as `feasible`, with the search's bound when it has one.
     """
-    settings = settings or SolverSettings()
+    settings = (settings or SolverSettings()).with_deadline()
     solver = resolve_solver(solver, target)
     start = warm_start(target, solver, settings)
     solve_fn = make_solve_fn(target, solver, settings)
@@ -122,7 +122,8 @@ def resolve_solver(solver: str, target: Target, front: bool = False) -> str:
     """`auto` picks by structure (benchmarks/solver_policy.py measures each choice):
 
     * the exact chain DP for a layer-wise chain whose only bound is the proxy budget, when
-      every score lies on a grid the DP can hold (exact, and the fastest method);
+      every score lies on a grid fine enough for the DP to be fast (exact, and the fastest
+      method up to chain_dp.AUTO_MAX_WORK);
     * HiGHS for other layer-wise problems: the fastest to prove 1,000-5,000-layer DAGs (CP-SAT,
       even with its full LP relaxation, takes 2-6x longer), and a watchdog holds it to a time
       limit;
@@ -143,7 +144,12 @@ def resolve_solver(solver: str, target: Target, front: bool = False) -> str:
         return "cpsat"
     if split:
         return "portfolio"
-    if chain_dp.exact_resolution(target, active_bounds(target)) is not None:
+    bounds = active_bounds(target)
+    resolution = chain_dp.exact_resolution(target, bounds)
+    if (
+        resolution is not None
+        and chain_dp.work(target, bounds, resolution) <= chain_dp.AUTO_MAX_WORK
+    ):
         return "dp"
     return "highs"
 
@@ -189,18 +195,43 @@ def warm_start(target: Target, solver: str, settings: SolverSettings) -> WarmSta
 def make_solve_fn(target: Target, solver: str, settings: SolverSettings) -> SolveFn:
     """solve(objective, bounds, hint) for the layer-wise or the channel-split model, by one
     backend, the chain DP (`dp`) or the CP-SAT / HiGHS race (`portfolio`)."""
-    if solver == "portfolio":
-        return lambda objective, bounds, hint: _portfolio_solve(
-            target, objective, bounds, hint, settings
-        )
-    if solver == "dp":
-        if isinstance(target, SplitProblem):
-            raise MilpMapError("--solver dp maps whole layers; use --granularity layer")
-        return lambda objective, bounds, hint: chain_dp.solve(
-            target, objective, bounds, chain_dp.exact_resolution(target, bounds)
-        )
-    return lambda objective, bounds, hint: _model_solve(
-        target, solver, objective, bounds, hint, settings
+    if solver == "dp" and isinstance(target, SplitProblem):
+        raise MilpMapError("--solver dp maps whole layers; use --granularity layer")
+
+    def raw(objective: str, bounds: Mapping[str, float], hint: Any) -> Solution:
+        if solver == "portfolio":
+            return _portfolio_solve(target, objective, bounds, hint, settings)
+        if solver == "dp":
+            resolution = chain_dp.exact_resolution(target, bounds)  # type: ignore[arg-type]
+            return chain_dp.solve(target, objective, bounds, resolution, settings.deadline_s)  # type: ignore[arg-type]
+        return _model_solve(target, solver, objective, bounds, hint, settings)
+
+    def checked(objective: str, bounds: Mapping[str, float], hint: Any) -> Solution:
+        return _within_bounds(target, raw(objective, bounds, hint), bounds)
+
+    return checked
+
+
+def _within_bounds(target: Target, solution: Solution, bounds: Mapping[str, float]) -> Solution:
+    """Every answer re-checked by the evaluator against the bounds it was solved under: a
+    mapping that breaks one (a solver's numerics) is an error, never `optimal` or `feasible`."""
+    if solution.metrics is None:
+        return solution
+    broken = [
+        f"{quantity} {solution.metrics.value(quantity):.9g} > {bound:.9g}"
+        for quantity, bound in bounds.items()
+        if solution.metrics.value(quantity) > bound + target.tolerance(quantity)
+    ]
+    if not broken:
+        return solution
+    return dataclasses.replace(
+        solution,
+        status="error",
+        mapping=None,
+        metrics=None,
+        best_bound=None,
+        detail=f"{solution.method}'s mapping breaks a bound ({'; '.join(broken)}): a solver's "
+        "numerical error; try another --solver",
     )
 
 
@@ -220,24 +251,37 @@ def _portfolio_solve(
     answer), then CP-SAT and HiGHS side by side from its best mapping, the first proof winning
     (solvers/portfolio.py), within what is left of the time limit."""
     start = time.perf_counter()
+    settings = settings.with_deadline()  # the head start and the race share the time limit
     head = dataclasses.replace(settings, deterministic_time=HEAD_START)
-    first = _model_solve(target, "cpsat", objective, bounds, hint, head)
+    cpsat_run = _cpsat_runner(target, objective, bounds)
+    first = cpsat_run(head, hint)
     elapsed = time.perf_counter() - start
-    limit = settings.time_limit_s
-    out_of_time = limit is not None and elapsed >= limit
-    if settled(first, settings) or first.extra.get("interrupted") or out_of_time:
+    deadline = settings.deadline_s
+    out_of_time = deadline is not None and time.perf_counter() >= deadline
+    stopped = settings.stop is not None and settings.stop.is_set()
+    if settled(first, settings) or first.extra.get("interrupted") or out_of_time or stopped:
         detail = f"{first.detail}; portfolio: cpsat alone within its head start"
         return dataclasses.replace(first, detail=detail)
     hint = first.extra.get("choice", hint)
-    rest = (
-        settings if limit is None else dataclasses.replace(settings, time_limit_s=limit - elapsed)
-    )
     runs = {
-        name: functools.partial(_model_solve, target, name, objective, bounds, hint)
-        for name in PORTFOLIO
+        "cpsat": lambda run_settings: cpsat_run(run_settings, hint),
+        "highs": functools.partial(_model_solve, target, "highs", objective, bounds, hint),
     }
-    answer = race(runs, rest)
+    answer = race(runs, settings)
     return dataclasses.replace(answer, solve_time_s=answer.solve_time_s + elapsed)
+
+
+def _cpsat_runner(
+    target: Target, objective: str, bounds: Mapping[str, float]
+) -> Callable[[SolverSettings, Any], Solution]:
+    """run(settings, hint) by CP-SAT; a split model is built once for all its runs."""
+    if isinstance(target, SplitProblem):
+        return channel_split.prepare(target, "cpsat", objective, bounds).run
+
+    def run(settings: SolverSettings, hint: Any) -> Solution:
+        return layerwise.solve(target, "cpsat", settings, objective, bounds, hint)
+
+    return run
 
 
 def _model_solve(

@@ -4,6 +4,7 @@ of both when stopped."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -15,12 +16,18 @@ from milp_map.core.scores import Sensitivity
 from milp_map.core.solution import Metrics, Solution
 from milp_map.core.split import build_split_problem
 from milp_map.errors import MilpMapError
-from milp_map.evaluation.evaluator import evaluate_choice, evaluate_split
+from milp_map.evaluation.evaluator import (
+    evaluate_choice,
+    evaluate_split,
+    mapping_of,
+    violations,
+)
 from milp_map.exact import bruteforce, bruteforce_split, chain_dp
 from milp_map.formulations import channel_split, layerwise
 from milp_map.io.problems import load_problem
 from milp_map.io.synthetic import InstanceSpec, random_problem, random_split_problem
-from milp_map.solvers import SolverSettings
+from milp_map.solvers import SolverSettings, cpsat
+from milp_map.solvers.base import MIN_SOLVE_S
 from milp_map.solvers.portfolio import race
 
 
@@ -289,3 +296,130 @@ def test_dp_holds_the_budget_as_the_other_backends_do(seed: int) -> None:
     scale = problem.scales[problem.objective]
     assert dp.status == reference.status == "optimal"
     assert abs(dp.objective_value - reference.objective_value) <= 1e-6 * scale
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cpsat_at_a_coarse_scale_never_breaks_a_bound(monkeypatch, seed: int) -> None:
+    """With the integer scale capped far below what the resolution asks (as on models with
+    thousands of active terms), the relaxed budget row admits mappings over the budget; the
+    answer must still keep it (the row is tightened and solved again), stay at or above brute
+    force's optimum and keep a bound at or below it."""
+    monkeypatch.setattr(cpsat, "MAX_SCALE", 300.0)
+    spec = InstanceSpec(n_layers=5 + seed % 3, shape=["chain", "residual", "inception"][seed % 3])
+    problem = random_problem(seed, spec)
+    reference = bruteforce.solve(problem)
+    answer = layerwise.solve(problem, "cpsat")
+    if answer.metrics is None:
+        assert answer.status != "optimal"
+        return
+    assert not violations(problem, answer.metrics)
+    scale = problem.scales[problem.objective]
+    assert reference.status in ("optimal", "feasible")
+    assert answer.objective_value >= reference.objective_value - 1e-9 * scale
+    if answer.best_bound is not None:
+        assert answer.best_bound <= reference.objective_value + 1e-9 * scale
+
+
+def test_the_coarse_scale_test_reaches_the_tightened_solve(monkeypatch) -> None:
+    """The case above is not vacuous: some of its instances are solved again."""
+    monkeypatch.setattr(cpsat, "MAX_SCALE", 300.0)
+    details = []
+    for seed in range(12):
+        spec = InstanceSpec(
+            n_layers=5 + seed % 3, shape=["chain", "residual", "inception"][seed % 3]
+        )
+        details.append(layerwise.solve(random_problem(seed, spec), "cpsat").detail)
+    assert any("tightened" in detail for detail in details)
+
+
+def test_an_answer_over_its_bound_is_an_error_never_feasible(monkeypatch) -> None:
+    """Every backend's answer is re-checked by the evaluator: a mapping over the budget (a
+    solver's numerical slip, simulated here) comes back as an error naming the bound."""
+    problem = _chain(1, 6, 1.0, 0.3)
+    choice = [
+        max(range(len(u.options)), key=lambda o, u=u: u.options[o].proxy) for u in problem.units
+    ]
+    metrics = evaluate_choice(problem, choice)
+    assert violations(problem, metrics)  # the most sensitive mapping breaks the budget
+    slip = Solution(
+        "highs",
+        "optimal",
+        problem.objective,
+        mapping_of(problem, choice),
+        metrics,
+        extra={"choice": tuple(choice)},
+    )
+    monkeypatch.setattr(layerwise, "solve", lambda *args, **kwargs: slip)
+    answer = pipeline.solve(problem, "highs").solution
+    assert answer.status == "error" and answer.mapping is None
+    assert "proxy" in answer.detail and "breaks a bound" in answer.detail
+
+
+def test_a_run_shares_one_time_limit_across_its_solves() -> None:
+    """--time-limit holds for the whole run: each solve gets what is left of the deadline."""
+    assert SolverSettings().with_deadline().deadline_s is None
+    settings = SolverSettings(time_limit_s=30.0).with_deadline()
+    assert settings.deadline_s is not None
+    assert settings.with_deadline().deadline_s == settings.deadline_s  # set once per run
+    assert 29.0 < settings.seconds_left() <= 30.0
+    late = dataclasses.replace(settings, deadline_s=settings.deadline_s - 60.0)
+    assert late.seconds_left() == MIN_SOLVE_S
+
+
+def test_race_honours_the_callers_stop() -> None:
+    """A stop request from the caller (a sweep, an outer portfolio) ends every run."""
+    caller = threading.Event()
+    stopped = []
+
+    def waits(settings: SolverSettings) -> Solution:
+        assert settings.stop is not None
+        stopped.append(settings.stop.wait(60))
+        return _answer("time_limit", None, None, "cpsat")
+
+    threading.Timer(0.2, caller.set).start()
+    answer = race({"cpsat": waits, "highs": waits}, SolverSettings(stop=caller))
+    assert answer.status == "time_limit"
+    assert stopped == [True, True]
+
+
+def test_the_dp_stops_at_its_deadline_and_the_warm_start_stands_in() -> None:
+    problem = _chain(2, 40, 1.0, 0.5)
+    stopped = chain_dp.solve(problem, deadline_s=0.0)  # a deadline long past
+    assert stopped.status == "time_limit" and stopped.mapping is None
+    assert "time limit at unit" in stopped.detail
+    late = SolverSettings(time_limit_s=1.0, deadline_s=0.0)
+    answer = pipeline.solve(problem, "dp", late).solution
+    assert answer.status == "feasible" and answer.mapping is not None
+    assert not violations(problem, answer.metrics)
+
+
+def test_auto_leaves_fine_grids_to_highs(monkeypatch) -> None:
+    """The DP's time grows with budget steps x option pairs: past AUTO_MAX_WORK auto takes
+    HiGHS (3-decimal scores on 1,000 layers: 20 s of DP against 1 s), --solver dp still runs."""
+    problem = _chain(3, 8, 0.001, 0.5)
+    bounds = active_bounds(problem)
+    resolution = chain_dp.exact_resolution(problem, bounds)
+    assert resolution == pytest.approx(0.001)
+    assert pipeline.resolve_solver("auto", problem) == "dp"
+    monkeypatch.setattr(chain_dp, "AUTO_MAX_WORK", chain_dp.work(problem, bounds, resolution) - 1)
+    assert pipeline.resolve_solver("auto", problem) == "highs"
+    assert pipeline.solve(problem, "dp").solution.status == "optimal"
+
+
+def test_exact_grid_for_all_zero_and_huge_scores() -> None:
+    """All-zero scores need one budget step, not budget / 1; scores near the float range
+    have no grid (no OverflowError)."""
+    problem = _chain(4, 6, 1.0, None)
+    zero = Sensitivity(dict.fromkeys(problem.sensitivity.scores, 0.0), "grid", "zero")
+    flat = build_problem(
+        problem.graph, problem.platform, zero, problem.objective, Constraints(max_proxy=1e6)
+    )
+    resolution = chain_dp.exact_resolution(flat, active_bounds(flat))
+    assert resolution is not None and chain_dp.work(flat, active_bounds(flat), resolution) < 1000
+    assert pipeline.solve(flat, "dp").solution.status == "optimal"
+    keys = list(problem.sensitivity.scores)
+    huge = Sensitivity({k: 1e300 if i == 0 else 0.3 for i, k in enumerate(keys)}, "grid", "huge")
+    big = build_problem(
+        problem.graph, problem.platform, huge, problem.objective, Constraints(max_proxy=3e300)
+    )
+    assert chain_dp.exact_resolution(big, active_bounds(big)) is None

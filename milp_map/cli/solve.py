@@ -218,11 +218,12 @@ def run_single(args: argparse.Namespace, target: Target, settings) -> int:
             "no mapping meets the bounds: " + pipeline.explain_infeasible(target, solved.solve_fn)
         )
     print_report(target, solution, solved.references, args.quiet)
+    interrupted = bool(solution.extra.get("interrupted"))
     tuned = None
-    if args.finetune is not None and solution.mapping is not None:
+    if args.finetune is not None and solution.mapping is not None and not interrupted:
         tuned = _finetune(args, target, solution)
     accuracy = None
-    if args.max_accuracy_drop is not None and solution.mapping is not None:
+    if args.max_accuracy_drop is not None and solution.mapping is not None and not interrupted:
         accuracy = _measured_drop(args, target, solution, tuned)
     if args.out:
         extra: dict = {"granularity": args.granularity}
@@ -237,6 +238,10 @@ def run_single(args: argparse.Namespace, target: Target, settings) -> int:
     if args.plot and solution.metrics is not None:
         _plot_sequential(problem, solution, args.plot)
         print(f"wrote {args.plot}")
+    if interrupted:
+        found = "the best mapping found so far is reported" if solution.mapping else "no mapping"
+        print(f"interrupted: {found}", file=sys.stderr)
+        return common.EXIT_INTERRUPTED
     if solution.status in ("time_limit", "error"):
         print(f"error: no mapping found ({solution.detail})", file=sys.stderr)
         return common.EXIT_INCOMPLETE

@@ -8,6 +8,7 @@ multiple of the resolution (else the answer is reported `feasible`, not `optimal
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -26,6 +27,11 @@ MAX_TABLE_CELLS = 600_000_000
 """Back-pointer cells (units x options x budget steps, one byte each up to 255 options: about
 600 MB) the exact grid may need; beyond it `exact_resolution` gives up and `auto` uses HiGHS."""
 
+AUTO_MAX_WORK = 300_000_000
+"""Predecessor comparisons (sum over units of options x previous options x budget steps) up
+to which `--solver auto` takes the DP: about 1.5 s here (2e8 a second); 1,000-layer chains
+with 3-decimal scores need ~4e9 (20 s) where HiGHS proves them in about 1 s."""
+
 MAX_DECIMALS = 9
 """Scores are looked for on grids of 10^-k, k <= this, before their common divisor is taken."""
 
@@ -35,8 +41,43 @@ def solve(
     objective: str | None = None,
     bounds: Mapping[str, float] | None = None,
     resolution: float | None = None,
+    deadline_s: float | None = None,
 ) -> Solution:
-    """Minimise latency or energy under an optional proxy budget on a chain of units."""
+    """Minimise latency or energy under an optional proxy budget on a chain of units.
+
+    Past `deadline_s` (time.perf_counter clock) or on Ctrl-C it stops with `time_limit` (a
+    DP has no mapping before its last unit; the caller's warm start stands in)."""
+    start = time.perf_counter()
+    try:
+        return _solve(problem, objective, bounds, resolution, deadline_s)
+    except KeyboardInterrupt:  # nothing of the DP's is left to clean up
+        stopped = _Stopped("interrupted", time.perf_counter() - start)
+    except _Stopped as raised:
+        stopped = raised
+    return Solution(
+        "chain-dp",
+        "time_limit",
+        objective or problem.objective,
+        solve_time_s=stopped.elapsed_s,
+        detail=stopped.reason,
+        extra={"interrupted": stopped.reason == "interrupted"},
+    )
+
+
+class _Stopped(Exception):
+    def __init__(self, reason: str, elapsed_s: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.elapsed_s = elapsed_s
+
+
+def _solve(
+    problem: Problem,
+    objective: str | None,
+    bounds: Mapping[str, float] | None,
+    resolution: float | None,
+    deadline_s: float | None,
+) -> Solution:
     objective = objective or problem.objective
     bounds = active_bounds(problem) if bounds is None else dict(bounds)
     if set(bounds) - {"proxy"}:
@@ -71,6 +112,9 @@ def solve(
     choices: list[np.ndarray] = []
     edges = {(e.src, e.dst): e for e in problem.edges}
     for k in range(1, len(units)):
+        now = time.perf_counter()
+        if deadline_s is not None and now > deadline_s:
+            raise _Stopped(f"time limit at unit {k} of {len(units)}", now - start)
         edge = edges.get((k - 1, k))
         previous = units[k - 1].options
         new = np.full((len(units[k].options), steps + 1), inf)
@@ -134,20 +178,33 @@ def exact_resolution(problem: Problem, bounds: Mapping[str, float]) -> float | N
     if budget is None:
         return 1.0
     scores = [o.proxy for u in problem.units for o in u.options]
+    if not all(math.isfinite(score * 10**MAX_DECIMALS) for score in scores):
+        return None  # scores near the float range: no grid to hold them
     for decimals in range(MAX_DECIMALS + 1):
         scaled = [score * 10**decimals for score in scores]
         levels = [round(value) for value in scaled]
         if all(abs(v - n) <= 1e-9 * max(1.0, abs(v)) for v, n in zip(scaled, levels, strict=True)):
             divisor = math.gcd(*levels)
-            if divisor == 0:
-                return 1.0  # every score is 0: any grid is exact
+            if divisor == 0:  # every score is 0: any grid is exact, one step the smallest
+                return max(budget + problem.tolerance("proxy"), 1.0)
             resolution = divisor / 10**decimals
-            steps = math.floor((budget + problem.tolerance("proxy")) / resolution + 1e-9) + 1
             options = max(len(u.options) for u in problem.units)
-            if len(problem.units) * options * steps > MAX_TABLE_CELLS:
+            if len(problem.units) * options * _steps(problem, budget, resolution) > MAX_TABLE_CELLS:
                 return None
             return resolution
     return None
+
+
+def work(problem: Problem, bounds: Mapping[str, float], resolution: float) -> int:
+    """Predecessor comparisons of a DP run at `resolution`: what its time grows with."""
+    budget = bounds.get("proxy")
+    steps = 1 if budget is None else _steps(problem, budget, resolution)
+    sizes = [len(u.options) for u in problem.units]
+    return steps * sum(a * b for a, b in itertools.pairwise(sizes))
+
+
+def _steps(problem: Problem, budget: float, resolution: float) -> int:
+    return math.floor((budget + problem.tolerance("proxy")) / resolution + 1e-9) + 1
 
 
 def is_chain(problem: Problem) -> bool:

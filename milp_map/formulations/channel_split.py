@@ -149,7 +149,73 @@ def solve(
     hint: Selection | None = None,
 ) -> Solution:
     """Solve the split model; objective/bounds default to the problem's own."""
-    settings = settings or SolverSettings()
+    return prepare(problem, solver, objective, bounds).run(settings or SolverSettings(), hint)
+
+
+@dataclass
+class Prepared:
+    """A split model built once on one backend, to be solved one or more times (the
+    portfolio's CP-SAT head start and its race reuse it: a ResNet-50 model per channel takes
+    longer to build than to search)."""
+
+    problem: SplitProblem
+    solver: str
+    objective: str
+    backend: Backend
+    model: SplitModel
+
+    def run(self, settings: SolverSettings, hint: Selection | None = None) -> Solution:
+        problem, objective = self.problem, self.objective
+        if hint is not None:
+            self.backend.hint(hint_values(problem, self.model, hint))
+        result = self.backend.solve(settings)
+        if result.values is None:
+            bound = None if result.bound is None else result.bound * problem.scales[objective]
+            return Solution(
+                self.solver,
+                result.status,
+                objective,
+                best_bound=bound,
+                solve_time_s=result.solve_time_s,
+                detail=result.detail,
+                extra={"interrupted": result.interrupted},
+            )
+        model = self.model
+        selection = tuple(
+            next(config.parts for config, v in model.c[u] if result.values[v] > 0.5)
+            if model.c[u]
+            else tuple(
+                (acc, j)
+                for acc, row in model.s[u].items()
+                for j, v in enumerate(row)
+                if result.values[v] > 0.5
+            )
+            for u in range(len(problem.units))
+        )
+        mapping = mapping_of(problem, selection)
+        metrics = evaluate_split(problem, mapping).metrics
+        return proven_solution(
+            self.solver,
+            objective,
+            result.status,
+            result.bound,
+            problem.scales[objective],
+            settings.rel_gap,
+            mapping=mapping,
+            metrics=metrics,
+            solve_time_s=result.solve_time_s,
+            detail=result.detail,
+            extra={"choice": selection, "interrupted": result.interrupted},
+        )
+
+
+def prepare(
+    problem: SplitProblem,
+    solver: str = "cpsat",
+    objective: str | None = None,
+    bounds: Mapping[str, float] | None = None,
+) -> Prepared:
+    """The split model on `solver`'s backend, built and ready to `run`."""
     objective = objective or problem.objective
     if bounds is None:
         bounds = active_bounds(problem)
@@ -158,46 +224,7 @@ def solve(
     )
     backend = make_backend(solver, active)
     model = build(problem, backend, objective, bounds)
-    if hint is not None:
-        backend.hint(hint_values(problem, model, hint))
-    result = backend.solve(settings)
-    if result.values is None:
-        bound = None if result.bound is None else result.bound * problem.scales[objective]
-        return Solution(
-            solver,
-            result.status,
-            objective,
-            best_bound=bound,
-            solve_time_s=result.solve_time_s,
-            detail=result.detail,
-            extra={"interrupted": result.interrupted},
-        )
-    selection = tuple(
-        next(config.parts for config, v in model.c[u] if result.values[v] > 0.5)
-        if model.c[u]
-        else tuple(
-            (acc, j)
-            for acc, row in model.s[u].items()
-            for j, v in enumerate(row)
-            if result.values[v] > 0.5
-        )
-        for u in range(len(problem.units))
-    )
-    mapping = mapping_of(problem, selection)
-    metrics = evaluate_split(problem, mapping).metrics
-    return proven_solution(
-        solver,
-        objective,
-        result.status,
-        result.bound,
-        problem.scales[objective],
-        settings.rel_gap,
-        mapping=mapping,
-        metrics=metrics,
-        solve_time_s=result.solve_time_s,
-        detail=result.detail,
-        extra={"choice": selection, "interrupted": result.interrupted},
-    )
+    return Prepared(problem, solver, objective, backend, model)
 
 
 def mapping_of(problem: SplitProblem, selection: Selection) -> dict[str, tuple[Part, ...]]:

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from milp_map.errors import MilpMapError
@@ -32,9 +32,33 @@ class SolverSettings:
     stop: threading.Event | None = field(default=None, compare=False, repr=False)
     """Set by another thread to end the search early with the best mapping so far (a
     portfolio stops its other solve once one has a proof); not a Ctrl-C."""
+    deadline_s: float | None = field(default=None, compare=False, repr=False)
+    """When the whole run must end (time.perf_counter clock): every solve of the run (warm
+    start, head start, race) gets only what is left of it, model building included."""
 
     def __post_init__(self) -> None:
         check_limits(self.time_limit_s, self.rel_gap, self.threads, self.seed)
+
+    def with_deadline(self) -> SolverSettings:
+        """These settings with `deadline_s` set from now + `time_limit_s` (if not yet set):
+        `--time-limit` holds for a whole run of several solves."""
+        if self.time_limit_s is None or self.deadline_s is not None:
+            return self
+        return replace(self, deadline_s=time.perf_counter() + self.time_limit_s)
+
+    def seconds_left(self) -> float | None:
+        """The time limit for a solve starting now: `time_limit_s`, cut to what is left
+        before `deadline_s` (at least MIN_SOLVE_S, so a late solve still returns its hint)."""
+        if self.time_limit_s is None:
+            return None
+        if self.deadline_s is None:
+            return self.time_limit_s
+        left = self.deadline_s - time.perf_counter()
+        return max(MIN_SOLVE_S, min(self.time_limit_s, left))
+
+
+MIN_SOLVE_S = 0.05
+"""The shortest time limit a solve is given past its run's deadline."""
 
 
 FIELD_NAMES = {"time_limit": "time_limit_s", "gap": "rel_gap", "threads": "threads", "seed": "seed"}

@@ -4,23 +4,31 @@ CP-SAT needs integer coefficients. Normalised costs c (the worst-case total of a
 <= 1) become round(c * R) with R = min(2 * K / RESOLUTION, MAX_SCALE), K the number of terms
 active in any solution. The rounding then moves any solution's total by at most K / (2 R)
 (RESOLUTION / 4 below the cap); bounds are relaxed by that much so no truly feasible mapping
-is cut off, and the reported lower bound is lowered by it so it stays valid.
+is cut off, and the reported lower bound is lowered by it so it stays valid. An answer that
+breaks a relaxed bound in exact arithmetic (possible only within K / (2 R) of it) is solved
+again with that bound tightened by as much, which admits only truly feasible mappings; the
+relaxed solve's bound stays the proven one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ortools.sat.python import cp_model
 
-from milp_map.solvers.base import CAPABILITIES, SolveResult, SolverSettings, Terms, write_log
+from milp_map.solvers.base import (
+    CAPABILITIES,
+    CtrlC,
+    SolveResult,
+    SolverSettings,
+    Terms,
+    write_log,
+)
 
 RESOLUTION = 1e-7
 """Relative resolution of CP-SAT's integer costs, as a fraction of the worst-case total.
@@ -59,6 +67,8 @@ class CpSatBackend:
         self.scale = min(2.0 * self.active / RESOLUTION, MAX_SCALE)
         self._objective: list[tuple[Any, int]] = []
         self._constant = 0.0
+        self._relaxed: list[_Row] = []
+        """Bounds widened by the rounding allowance, checked again in exact arithmetic."""
 
     def binary(self, name: str) -> Any:
         return self.model.new_bool_var(name)
@@ -80,6 +90,8 @@ class CpSatBackend:
         self.model.add(
             sum(self._int(c) * v for v, c in terms) <= math.floor(rhs * self.scale + slack)
         )
+        if relax:
+            self._relaxed.append(_Row(tuple(terms), rhs))
 
     def minimize(self, terms: Terms, constant: float = 0.0) -> None:
         self._objective = [(v, self._int(c)) for v, c in terms]
@@ -92,7 +104,7 @@ class CpSatBackend:
             self.model.add_hint(var, value)
 
     def solve(self, settings: SolverSettings) -> SolveResult:
-        native = self.solve_native(settings)
+        native = self._solve_within_bounds(settings)
         rounding = self.active / 2.0
 
         def natural(value: float | None, shift: float = 0.0) -> float | None:
@@ -102,18 +114,64 @@ class CpSatBackend:
             native, objective=natural(native.objective), bound=natural(native.bound, rounding)
         )
 
+    def _solve_within_bounds(self, settings: SolverSettings) -> SolveResult:
+        """`solve_native`, again with tightened rows while an answer breaks a relaxed bound in
+        exact arithmetic; the first (relaxed) solve's bound is kept: the tightened model may
+        have cut off feasible mappings within the rounding allowance of a bound."""
+        # a model solved again after an earlier solve tightened a row proves no bound
+        proven = not any(row.tightened for row in self._relaxed)
+        first = result = self.solve_native(settings)
+        if not proven:
+            first = result = dataclasses.replace(first, bound=None)
+        start = time.perf_counter()
+        while result.values is not None:
+            broken = [row for row in self._relaxed if not row.tightened and row.broken(result)]
+            if not broken:
+                break
+            for row in broken:
+                row.tightened = True
+                self.model.add(
+                    sum(self._int(c) * v for v, c in row.terms)
+                    <= math.floor(row.rhs * self.scale - self.active / 2.0)
+                )
+            self.model.clear_hints()
+            remaining = _remaining(settings, first.solve_time_s + time.perf_counter() - start)
+            if remaining is None:
+                return dataclasses.replace(
+                    first,
+                    status="time_limit",
+                    values=None,
+                    objective=None,
+                    detail=f"{first.detail}; its mapping broke a bound by CP-SAT's rounding",
+                )
+            result = self.solve_native(remaining)
+            if result.status == "infeasible":
+                return dataclasses.replace(
+                    result,
+                    status="error",
+                    values=None,
+                    objective=None,
+                    bound=first.bound,
+                    detail="CP-SAT's integer rounding cannot decide a bound this close to the "
+                    "optimum; use --solver highs",
+                )
+        if result is first:
+            return first
+        return dataclasses.replace(
+            result,
+            bound=first.bound,
+            solve_time_s=first.solve_time_s + time.perf_counter() - start,
+            detail=f"{result.detail} (a bound tightened by the rounding allowance)",
+            interrupted=first.interrupted or result.interrupted,
+        )
+
     def solve_native(self, settings: SolverSettings) -> SolveResult:
         """Solve `model` as built; objective and bound in the model's own integer units."""
         solver = configured_solver(settings, self.parameters)
         start = time.perf_counter()
-        with _stopped_by(settings.stop, solver):
-            code = solver.solve(self.model)  # CP-SAT stops itself on Ctrl-C (catch_sigint_signal)
+        code, interrupted = _searched(solver, self.model, settings.stop)
         elapsed = time.perf_counter() - start
         status = STATUS_OF_CODE.get(code, "error")
-        stopped = settings.stop is not None and settings.stop.is_set()
-        interrupted = not stopped and _stopped_early(
-            status, elapsed, solver.deterministic_time, settings
-        )
         if status not in ("optimal", "feasible"):
             bound = solver.best_objective_bound if status == "time_limit" else math.nan
             return SolveResult(
@@ -154,8 +212,9 @@ def configured_solver(
     # infeasible model, so it is not used.
     params.num_workers = max(1, settings.threads)
     params.random_seed = settings.seed
-    if settings.time_limit_s is not None:
-        params.max_time_in_seconds = settings.time_limit_s
+    limit_s = settings.seconds_left()
+    if limit_s is not None:
+        params.max_time_in_seconds = limit_s
     if settings.deterministic_time is not None:
         params.max_deterministic_time = settings.deterministic_time
     if settings.rel_gap is not None:
@@ -164,52 +223,64 @@ def configured_solver(
     if settings.log:
         params.log_to_stdout = False
         solver.log_callback = write_log
-    params.catch_sigint_signal = _owns_ctrl_c()
+    params.catch_sigint_signal = False  # Ctrl-C and SIGTERM: `_searched`
     return solver
 
 
-@contextlib.contextmanager
-def _stopped_by(stop: threading.Event | None, solver: cp_model.CpSolver) -> Iterator[None]:
-    """While CP-SAT searches, a watcher thread ends the search when `stop` is set (asking
-    again until the solve returns: a request that lands before the search starts is lost)."""
-    if stop is None:
-        yield
-        return
-    done = threading.Event()
+def _searched(
+    solver: cp_model.CpSolver, model: cp_model.CpModel, stop: threading.Event | None
+) -> tuple[Any, bool]:
+    """CP-SAT's status code for `model`, and whether Ctrl-C (or SIGTERM, which the command
+    lines turn into Ctrl-C) ended the search early.
 
-    def watch() -> None:
-        while not done.is_set():
-            if stop.wait(0.05):
+    The search runs in a thread while this one waits: a Python signal handler runs only
+    between bytecodes of the main thread, so a SIGTERM that lands while CP-SAT searches in
+    the main thread would wait for the search to end (and CP-SAT's own Ctrl-C handler hides
+    whether it fired). `stop` set by another thread ends the search too; the request is
+    repeated until the search returns, as one that lands before it starts is lost.
+    """
+    codes: list[Any] = []
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            codes.append(solver.solve(model))
+        except BaseException as exc:  # raised again in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=search, name="cpsat-search", daemon=True)
+    with CtrlC(stop=stop) as ctrl_c:
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.05)
+            if ctrl_c.pressed or (stop is not None and stop.is_set()):
                 solver.stop_search()
-                done.wait(0.05)
-
-    watcher = threading.Thread(target=watch, name="cpsat-stop", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join()
+    if errors:
+        raise errors[0]
+    return codes[0], ctrl_c.pressed
 
 
-def _owns_ctrl_c() -> bool:
-    """CP-SAT may install its Ctrl-C handler only where Ctrl-C is meant for this solve: the main
-    thread of a process that has not ignored SIGINT. Sweep workers ignore it (the parent
-    handles Ctrl-C) and Dask runs tasks in threads; there CP-SAT's handler crashed workers."""
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    return signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+@dataclasses.dataclass
+class _Row:
+    """A bound row as built (float coefficients, normalised units), for the exact check."""
+
+    terms: tuple[tuple[Any, float], ...]
+    rhs: float
+    tightened: bool = False
+
+    def broken(self, result: SolveResult) -> bool:
+        values = result.values
+        assert values is not None
+        return math.fsum(c * values[v] for v, c in self.terms) > self.rhs
 
 
-def _stopped_early(status: str, elapsed: float, work: float, settings: SolverSettings) -> bool:
-    """CP-SAT ends without a proof only at a limit or on Ctrl-C, which its own C-level handler
-    catches (Python never sees it): before the time limit and the work limit, that was
-    Ctrl-C."""
-    if status not in ("feasible", "time_limit"):
-        return False
-    if settings.deterministic_time is not None and work >= 0.98 * settings.deterministic_time:
-        return False
-    return settings.time_limit_s is None or elapsed < 0.98 * settings.time_limit_s
+def _remaining(settings: SolverSettings, spent_s: float) -> SolverSettings | None:
+    """`settings` with the time left after `spent_s` (None: none left)."""
+    limit_s = settings.seconds_left()
+    if limit_s is None:
+        return settings
+    left = limit_s - spent_s
+    return dataclasses.replace(settings, time_limit_s=left) if left > 0.05 else None
 
 
 class _AllValues(dict):

@@ -98,11 +98,12 @@ class PulpBackend:
         for var, value in self._hint.items():
             var.setInitialValue(value)
         start = time.perf_counter()
+        limit_s = settings.seconds_left()
         if self.name == "highs":
             _silence_highs_banner()
             deadline = None
-            if settings.time_limit_s is not None:
-                deadline = start + settings.time_limit_s + WATCHDOG_GRACE_S
+            if limit_s is not None:
+                deadline = start + limit_s + WATCHDOG_GRACE_S
             logging = highspy.cb.HighsCallbackType.kCallbackLogging
             interrupt = CtrlC(
                 deadline_s=deadline,
@@ -112,7 +113,7 @@ class PulpBackend:
             log_options = {"log_to_console": False} if settings.log else {}
             solver = pulp.HiGHS(
                 msg=settings.log,
-                timeLimit=settings.time_limit_s,
+                timeLimit=limit_s,
                 gapRel=gap,
                 gapAbs=1e-12,
                 threads=HIGHS_THREADS,
@@ -131,7 +132,7 @@ class PulpBackend:
         else:
             solver = _cbc()(
                 msg=settings.log,
-                timeLimit=settings.time_limit_s,
+                timeLimit=limit_s,
                 gapRel=gap,
                 threads=settings.threads,
                 warmStart=warm,

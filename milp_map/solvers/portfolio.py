@@ -61,15 +61,30 @@ def race(runs: Mapping[str, Run], settings: SolverSettings) -> Solution:
             try:
                 name = done.get(timeout=0.1)  # a timeout lets Python run the Ctrl-C handler
             except queue.Empty:
+                if settings.stop is not None and settings.stop.is_set():
+                    stop.set()  # the caller's own stop request ends both runs
+                if answers and _past(settings.deadline_s, ABANDON_AFTER_S):
+                    stop.set()
+                    break  # a run still building its model past the deadline is left behind
                 continue
             order.append(name)
             if name in answers and settled(answers[name], settings):
                 stop.set()
         for thread in threads:
-            thread.join()
+            if thread.name.removeprefix("portfolio-") in order:
+                thread.join()
     if not answers:
         raise errors[order[0]]
     return _pick(answers, order, settings, time.perf_counter() - start, ctrl_c.pressed)
+
+
+ABANDON_AFTER_S = 5.0
+"""A run that has not answered this long after the run's deadline (Python still building its
+model: GIL-bound, deaf to `stop`) is left to end by itself; the race answers without it."""
+
+
+def _past(deadline_s: float | None, grace_s: float) -> bool:
+    return deadline_s is not None and time.perf_counter() > deadline_s + grace_s
 
 
 def settled(answer: Solution, settings: SolverSettings) -> bool:
