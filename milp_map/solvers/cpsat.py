@@ -121,13 +121,18 @@ class CpSatBackend:
         # a model solved again after an earlier solve tightened a row proves no bound
         proven = not any(row.tightened for row in self._relaxed)
         first = result = self.solve_native(settings)
-        if not proven:
-            first = result = dataclasses.replace(first, bound=None)
+        if not proven:  # an unproven model proves nothing: no bound, no optimum, no infeasibility
+            status = {"optimal": "feasible", "infeasible": "error"}.get(first.status, first.status)
+            first = result = dataclasses.replace(first, bound=None, status=status)
         start = time.perf_counter()
         while result.values is not None:
             broken = [row for row in self._relaxed if not row.tightened and row.broken(result)]
             if not broken:
                 break
+            if result.interrupted or (settings.stop is not None and settings.stop.is_set()):
+                return dataclasses.replace(
+                    first, status="time_limit", values=None, objective=None, interrupted=True
+                )
             for row in broken:
                 row.tightened = True
                 self.model.add(
@@ -159,6 +164,8 @@ class CpSatBackend:
             return first
         return dataclasses.replace(
             result,
+            # the narrowed model may have cut off mappings: its OPTIMAL is no proof
+            status="feasible" if result.status == "optimal" else result.status,
             bound=first.bound,
             solve_time_s=first.solve_time_s + time.perf_counter() - start,
             detail=f"{result.detail} (a bound tightened by the rounding allowance)",
@@ -279,7 +286,7 @@ def _remaining(settings: SolverSettings, spent_s: float) -> SolverSettings | Non
     limit_s = settings.seconds_left()
     if limit_s is None:
         return settings
-    left = limit_s - spent_s
+    left = limit_s if settings.deadline_s is not None else limit_s - spent_s
     return dataclasses.replace(settings, time_limit_s=left) if left > 0.05 else None
 
 
