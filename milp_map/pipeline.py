@@ -217,11 +217,7 @@ def _within_bounds(target: Target, solution: Solution, bounds: Mapping[str, floa
     mapping that breaks one (a solver's numerics) is an error, never `optimal` or `feasible`."""
     if solution.metrics is None:
         return solution
-    broken = [
-        f"{quantity} {solution.metrics.value(quantity):.9g} > {bound:.9g}"
-        for quantity, bound in bounds.items()
-        if solution.metrics.value(quantity) > bound + target.tolerance(quantity)
-    ]
+    broken = violations(target, solution.metrics, bounds)  # type: ignore[arg-type]
     if not broken:
         return solution
     return dataclasses.replace(
@@ -279,7 +275,7 @@ def _cpsat_runner(
         return channel_split.prepare(target, "cpsat", objective, bounds).run
 
     def run(settings: SolverSettings, hint: Any) -> Solution:
-        return layerwise.solve(target, "cpsat", settings, objective, bounds, hint)
+        return _model_solve(target, "cpsat", objective, bounds, hint, settings)
 
     return run
 

@@ -7,7 +7,7 @@ transition energies + static_power_w * latency; proxy = sum of the units' scores
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -108,11 +108,14 @@ def evaluate(problem: Problem, mapping: UnitMapping) -> Evaluation:
     return Evaluation(evaluate_choice(problem, choice), pd.DataFrame(rows))
 
 
-def violations(problem: Problem, metrics: Metrics) -> list[str]:
-    """Bounds the metrics break (beyond the problem's tolerance), as readable phrases."""
+def violations(
+    problem: Problem, metrics: Metrics, bounds: Mapping[str, float] | None = None
+) -> list[str]:
+    """Bounds the metrics break (beyond the problem's tolerance), as readable phrases;
+    `bounds` (quantity -> bound) in place of the problem's own, e.g. a front step's."""
     broken = []
     for quantity in QUANTITIES:
-        bound = problem.bound(quantity)
+        bound = problem.bound(quantity) if bounds is None else bounds.get(quantity)
         if bound is not None and metrics.value(quantity) > bound + problem.tolerance(quantity):
             broken.append(f"{quantity} {metrics.value(quantity):.6g} > bound {bound:.6g}")
     return broken

@@ -204,6 +204,7 @@ def work(problem: Problem, bounds: Mapping[str, float], resolution: float) -> in
 
 
 def _steps(problem: Problem, budget: float, resolution: float) -> int:
+    """Budget levels 0, resolution, 2 resolution, ... up to the budget and its tolerance."""
     return math.floor((budget + problem.tolerance("proxy")) / resolution + 1e-9) + 1
 
 
@@ -239,7 +240,7 @@ def _grid(
     if resolution is None:
         resolution = max(budget, problem.tolerance("proxy")) / MAX_PROXY_STEPS
     # the budget as every backend holds it: relaxed by the feasibility tolerance
-    steps = math.floor((budget + problem.tolerance("proxy")) / resolution + 1e-9)
+    steps = _steps(problem, budget, resolution) - 1
     exact = all(
         abs(o.proxy / resolution - round(o.proxy / resolution))
         <= 1e-9 * max(1.0, o.proxy / resolution)

@@ -23,6 +23,7 @@ from ortools.sat.python import cp_model
 
 from milp_map.solvers.base import (
     CAPABILITIES,
+    MIN_SOLVE_S,
     CtrlC,
     SolveResult,
     SolverSettings,
@@ -118,6 +119,7 @@ class CpSatBackend:
         """`solve_native`, again with tightened rows while an answer breaks a relaxed bound in
         exact arithmetic; the first (relaxed) solve's bound is kept: the tightened model may
         have cut off feasible mappings within the rounding allowance of a bound."""
+        settings = settings.with_deadline()  # the re-solves share the solve's time limit
         # a model solved again after an earlier solve tightened a row proves no bound
         proven = not any(row.tightened for row in self._relaxed)
         first = result = self.solve_native(settings)
@@ -140,7 +142,7 @@ class CpSatBackend:
                     <= math.floor(row.rhs * self.scale - self.active / 2.0)
                 )
             self.model.clear_hints()
-            remaining = _remaining(settings, first.solve_time_s + time.perf_counter() - start)
+            remaining = _remaining(settings)
             if remaining is None:
                 return dataclasses.replace(
                     first,
@@ -281,13 +283,12 @@ class _Row:
         return math.fsum(c * values[v] for v, c in self.terms) > self.rhs
 
 
-def _remaining(settings: SolverSettings, spent_s: float) -> SolverSettings | None:
-    """`settings` with the time left after `spent_s` (None: none left)."""
-    limit_s = settings.seconds_left()
-    if limit_s is None:
+def _remaining(settings: SolverSettings) -> SolverSettings | None:
+    """`settings` for one more solve before their deadline (None: no time left)."""
+    if settings.deadline_s is None:
         return settings
-    left = limit_s if settings.deadline_s is not None else limit_s - spent_s
-    return dataclasses.replace(settings, time_limit_s=left) if left > 0.05 else None
+    left = settings.deadline_s - time.perf_counter()
+    return dataclasses.replace(settings, time_limit_s=left) if left > MIN_SOLVE_S else None
 
 
 class _AllValues(dict):
