@@ -87,7 +87,15 @@ def front(
     solver = resolve_solver(solver, target, front=True)
     references = warm_start(target, solver, settings).references
     solve_fn = make_solve_fn(target, solver, settings)
-    found = exact_front(target, solve_fn, quantities, points, progress, method=method)
+    found = exact_front(
+        target,
+        solve_fn,
+        quantities,
+        points,
+        progress,
+        method=method,
+        time_limit_s=settings.time_limit_s,
+    )
     return found, references, solve_fn
 
 

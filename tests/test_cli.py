@@ -285,6 +285,26 @@ def test_pareto_writes_csv_json_png_and_every_point_is_proven(capsys, tmp_path: 
     assert energies == sorted(energies) and proxies == sorted(proxies, reverse=True)
 
 
+def test_a_long_front_prints_evenly_spaced_rows_and_writes_them_all(capsys, tmp_path: Path) -> None:
+    """MobileNetV1 / rockpi-n10 has 233 points; the terminal gets SHOWN_FRONT_ROWS of them,
+    both ends included, and the CSV every one."""
+    from milp_map.cli.solve import SHOWN_FRONT_ROWS
+
+    prefix = tmp_path / "front.json"
+    argv = ["--model", "mobilenet_v1", "--platform", "rockpi-n10", "--pareto", "latency,energy"]
+    code, out, _ = _run(capsys, *argv, "--out", str(prefix))
+    assert code == 0
+    rows = (tmp_path / "front.csv").read_text().splitlines()[1:]
+    assert len(rows) > SHOWN_FRONT_ROWS
+    assert f"({SHOWN_FRONT_ROWS} of {len(rows)} points shown" in out
+    table = out.split("solve_time_s")[1].split("(")[0].strip().splitlines()
+    assert len(table) == SHOWN_FRONT_ROWS
+    first, last = (float(line.split()[0]) for line in (table[0], table[-1]))
+    latencies = [float(r.split(",")[0]) for r in rows]
+    assert first == pytest.approx(min(latencies), rel=1e-5)
+    assert last == pytest.approx(max(latencies), rel=1e-5)
+
+
 def test_pareto_points_below_two_is_a_clear_error(capsys) -> None:
     code, _, err = _run(capsys, "--model", "resnet8", "--pareto", "energy,proxy", "--points", "1")
     assert code == 2

@@ -32,7 +32,7 @@ SPECS = [
 ]
 SEEDS = range(15)
 SWEEP = "epsilon-constraint"
-"""Chains would take the chain DP (tests/test_chain_front.py); these tests check the sweep."""
+"""Narrow graphs would take the label DP (tests/test_label_front.py); these check the sweep."""
 
 
 def _true_front(problem: Problem, f1: str, f2: str) -> list[tuple[float, float]]:

@@ -24,10 +24,16 @@ from milp_map.defaults import (
 from milp_map.errors import InfeasibleError, MilpMapError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from milp_map.core.problem import Problem
     from milp_map.core.schedule import ScheduleProblem, ScheduleSolution
     from milp_map.core.solution import Solution
     from milp_map.core.split import Target
+
+
+SHOWN_FRONT_ROWS = 40
+"""Most front points printed to the terminal (label-DP fronts can hold thousands)."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -662,9 +668,20 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
         f"{'' if front.complete else ' (incomplete: ' + front.detail + ')'}"
     )
     if not args.quiet:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        shown = _spread_rows(table, SHOWN_FRONT_ROWS)
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        if len(shown) < len(table):
+            print(f"({len(shown)} of {len(table)} points shown, evenly spaced; all in {paths[0]})")
     print("wrote " + ", ".join(str(p) for p in [*paths, png]))
     return common.EXIT_OK if front.complete else common.EXIT_INCOMPLETE
+
+
+def _spread_rows(table: pd.DataFrame, at_most: int) -> pd.DataFrame:
+    """At most `at_most` rows of a front table, evenly spaced, both ends included."""
+    if len(table) <= at_most:
+        return table
+    rows = sorted({round(i * (len(table) - 1) / (at_most - 1)) for i in range(at_most)})
+    return table.iloc[rows]
 
 
 if __name__ == "__main__":

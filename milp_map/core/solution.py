@@ -161,7 +161,7 @@ class Front:
     detail: str = ""
     """Why the front is incomplete, or how it was thinned."""
     method: str = "epsilon-constraint"
-    """How it was computed: "epsilon-constraint" (sweep) or "chain-dp" (label setting)."""
+    """How it was computed: "epsilon-constraint" (sweep) or "label-dp" (label setting)."""
 
     def values(self) -> list[tuple[float, float]]:
         """(f1, f2) of every point, in natural units."""

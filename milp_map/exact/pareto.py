@@ -2,8 +2,9 @@
 
 Each point is a lexicographic optimum proven by an exact solver, so the front is the true
 non-dominated set (to the sweep's resolution `delta`), not a heuristic approximation of it.
-A layer-wise problem whose units form a chain takes a label-setting DP instead
-(backends/chain_front.py): the same front, every point of it, in one pass.
+A layer-wise problem whose graph is narrow (chains, residual and inception blocks, YOLO's
+routes) takes a label-setting DP instead (exact/label_front.py): the same front, every point
+of it, in one pass.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from milp_map.core.solution import Front, Solution
 from milp_map.defaults import QUANTITIES
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.report import format_si
-from milp_map.exact import chain_front
+from milp_map.exact import label_front
 
 SolveFn = Callable[[str, Mapping[str, float], Any], Solution]
 """solve_fn(objective, bounds, hint) -> Solution. `bounds` are upper bounds in natural units
@@ -49,8 +50,8 @@ DELTA_OF_SCALE = 1e-5
 must exceed the solvers' own feasibility slack, or a step can return the last point again:
 HiGHS accepts rows violated by 1e-6 of the normalised scale (mip_feasibility_tolerance)."""
 
-FRONT_METHODS = ("auto", "epsilon-constraint", "chain-dp")
-"""exact_front(method=...): auto takes the chain DP where it applies, else the sweep."""
+FRONT_METHODS = ("auto", "epsilon-constraint", "label-dp")
+"""exact_front(method=...): auto takes the label DP where it applies, else the sweep."""
 
 
 def parse_quantities(text: str) -> tuple[str, str]:
@@ -73,21 +74,24 @@ def exact_front(
     *,
     delta: float | None = None,
     method: str = "auto",
+    time_limit_s: float | None = None,
 ) -> Front:
     """The exact non-dominated set of (f1, f2) within the problem's own bounds.
 
-    `method="auto"` computes it with the chain DP (backends/chain_front.py) when `problem`
-    is a layer-wise Problem whose units form a chain, and with the epsilon-constraint sweep
-    (`_sweep`, calling `solve_fn`) otherwise, or when the DP's label cap is exceeded (one
-    line on stderr says so). "epsilon-constraint" always sweeps; "chain-dp" refuses a
-    problem that is not a chain.
+    `method="auto"` computes it with the label DP (exact/label_front.py) when `problem` is
+    a layer-wise Problem whose frontiers are narrow (label_front.applies), and with the
+    epsilon-constraint sweep (`_sweep`, calling `solve_fn`) otherwise, or when the DP's label
+    cap is exceeded (one line on stderr says so). "epsilon-constraint" always sweeps;
+    "label-dp" refuses a problem it does not apply to.
 
     `delta` is the resolution in f2: a non-dominated point less than delta below the last
     kept point in f2 is skipped (the one with the lower f1 is kept). The sweep needs one and
     defaults to DELTA_OF_SCALE * scale of f2 (its bound slack also merges points within the
     tolerance of f1). The DP has no resolution: it returns every non-dominated point, or,
     given a `delta`, those the delta rule keeps. `points=N` instead thins the full, computed
-    front to N points for output.
+    front to N points for output. `time_limit_s` holds the DP as a whole (one step; the
+    sweep's steps take theirs from `solve_fn`): stopped, it returns its first pass's
+    mappings as an incomplete front of `feasible` points.
     """
     f1, f2 = quantities
     if f1 == f2 or f1 not in QUANTITIES or f2 not in QUANTITIES:
@@ -96,13 +100,16 @@ def exact_front(
         raise MilpMapError(f"unknown front method '{method}'; choose one of {FRONT_METHODS}")
     if delta is not None and not delta > 0:
         raise ValueError(f"delta must be > 0, got {delta}")
-    chain = isinstance(problem, Problem) and chain_front.is_chain(problem)
-    if method == "chain-dp" and not chain:
-        raise MilpMapError("the chain DP needs a layer-wise problem whose units form a chain")
+    narrow = isinstance(problem, Problem) and label_front.applies(problem)
+    if method == "label-dp" and not narrow:
+        raise MilpMapError(
+            "the label DP needs a layer-wise problem with at most "
+            f"{label_front.MAX_STATES} accelerator tuples per frontier; use epsilon-constraint"
+        )
     front, note = None, ""
-    if chain and method != "epsilon-constraint":
+    if narrow and method != "epsilon-constraint":
         assert isinstance(problem, Problem)
-        front, note = _chain_dp(problem, (f1, f2), delta)
+        front, note = _label_dp(problem, (f1, f2), delta, time_limit_s)
     if front is None:
         front = _sweep(problem, solve_fn, (f1, f2), progress, delta)
         if note:
@@ -110,31 +117,43 @@ def exact_front(
     return front if points is None else thin(front, points)
 
 
-def _chain_dp(
-    problem: Problem, quantities: tuple[str, str], delta: float | None
+def _label_dp(
+    problem: Problem,
+    quantities: tuple[str, str],
+    delta: float | None,
+    time_limit_s: float | None,
 ) -> tuple[Front | None, str]:
     """The front by label setting, or (None, why) when the label cap is exceeded."""
     start = time.perf_counter()
+    deadline = None if time_limit_s is None else start + time_limit_s
     try:
-        result = chain_front.chain_front(problem, quantities, chain_front.MAX_LABELS)
-    except chain_front.LabelCapExceeded as exc:
+        result = label_front.label_front(problem, quantities, label_front.MAX_LABELS, deadline)
+    except label_front.LabelCapExceeded as exc:
         note = f"{exc}; falling back to the epsilon-constraint sweep"
         print(f"note: {note}", file=sys.stderr)
         return None, note
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, label_front.LabelDeadline) as exc:
         elapsed = time.perf_counter() - start
-        detail = "interrupted during the chain DP"
-        return Front(quantities, (), False, elapsed, detail=detail, method="chain-dp"), ""
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "time limit"
+        detail = f"{why} during the label DP's first pass: no mapping yet"
+        return Front(quantities, (), False, elapsed, detail=detail, method="label-dp"), ""
     points = list(result.points)
     if delta is not None:
         points = _spaced(points, quantities[1], delta)
+    detail = ""
+    if result.stopped:
+        detail = (
+            f"{result.stopped} during the label DP: the points are its first pass's "
+            "mappings, not proven non-dominated"
+        )
     front = Front(
         quantities=quantities,
         points=tuple(points),
-        complete=True,
+        complete=not result.stopped,
         solve_time_s=result.solve_time_s,
         delta=0.0 if delta is None else delta,
-        method="chain-dp",
+        detail=detail,
+        method="label-dp",
     )
     return front, ""
 

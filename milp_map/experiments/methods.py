@@ -74,6 +74,7 @@ def _exact(target: Target, s: RunSettings) -> Solution:
         pipeline.make_solve_fn(target, sweep_solver, sweep_settings),
         s.front,
         progress=False,
+        time_limit_s=s.time_limit_s,
     )
     extra = {**solution.extra, "front": list(front.points), "front_complete": front.complete}
     return dataclasses.replace(solution, extra=extra)

@@ -1,4 +1,5 @@
-"""The chain DP's front equals brute force and the CP-SAT epsilon-constraint sweep."""
+"""The label DP's front equals brute force and the CP-SAT epsilon-constraint sweep, on chains
+and on residual and inception DAGs; its completion bounds never exceed the best completion."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from milp_map.core.problem import QUANTITIES, Constraints, Problem, active_bound
 from milp_map.core.solution import Solution
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.evaluator import evaluate_choice
-from milp_map.exact import chain_front
+from milp_map.exact import label_front
 from milp_map.exact.pareto import Front, exact_front
 from milp_map.formulations import channel_split, layerwise
 from milp_map.io.synthetic import InstanceSpec, random_problem, random_split_problem
@@ -28,19 +29,22 @@ TIGHT = 1e-9
 """Float agreement, as a fraction of each quantity's scale (sums in another order)."""
 
 
-SHAPES = [(4, 3, 3), (5, 3, 2), (5, 2, 3), (6, 2, 2), (4, 2, 3)]
+SIZES = [(4, 3, 3), (5, 3, 2), (5, 2, 3), (6, 2, 2), (4, 2, 3)]
 """(layers, accelerators, DVFS levels): at most 7,776 mappings to enumerate."""
 
+GRAPHS = ["chain", "residual", "inception"]
 
-def _chain(seed: int) -> tuple[Problem, np.ndarray]:
-    """A random chain (transitions, DVFS levels) and the (latency, energy, proxy) of every
-    mapping within its bounds. Bounds by seed: none, proxy, proxy and latency, proxy and
-    energy; a latency or energy bound sits at a random quantile, so it binds but is met."""
-    layers, accelerators, levels = SHAPES[seed % len(SHAPES)]
+
+def _instance(seed: int, shape: str = "chain") -> tuple[Problem, np.ndarray]:
+    """A random problem (transitions, DVFS levels) of the given graph shape and the
+    (latency, energy, proxy) of every mapping within its bounds. Bounds by seed: none,
+    proxy, proxy and latency, proxy and energy; a latency or energy bound sits at a random
+    quantile, so it binds but is met."""
+    layers, accelerators, levels = SIZES[seed % len(SIZES)]
     spec = InstanceSpec(
         n_layers=layers,
         n_accelerators=accelerators,
-        shape="chain",
+        shape=shape,
         operating_points=levels,
         budgets=False,
     )
@@ -86,7 +90,7 @@ def _cpsat(problem: Problem):
 
 
 def _no_solver(objective: str, bounds: Mapping[str, float], hint: Any) -> Solution:
-    raise AssertionError("the chain DP must not call the solver")
+    raise AssertionError("the label DP must not call the solver")
 
 
 def _close(a: tuple[float, float], b: tuple[float, float], problem: Problem, front: Front) -> bool:
@@ -96,24 +100,100 @@ def _close(a: tuple[float, float], b: tuple[float, float], problem: Problem, fro
     )
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_dp_front_equals_brute_force_and_the_sweep(seed: int) -> None:
-    problem, values = _chain(seed)
-    assert chain_front.is_chain(problem) and len(values)
+def _assert_dp_front_is_brute_force(problem: Problem, values: np.ndarray) -> list[Front]:
+    fronts = []
     for quantities in PAIRS:
         dp = exact_front(problem, _no_solver, quantities, progress=False)
-        assert dp.method == "chain-dp" and dp.complete and dp.delta == 0.0
+        assert dp.method == "label-dp" and dp.complete and dp.delta == 0.0
         expected = _brute_front(values, *quantities)
         got = dp.values()
         assert len(got) == len(expected), (quantities, got, expected)
         assert all(_close(g, e, problem, dp) for g, e in zip(got, expected, strict=True))
         for point in dp.points:
-            assert point.status == "optimal" and point.method == "chain-dp"
+            assert point.status == "optimal" and point.method == "label-dp"
             assert point.metrics == evaluate_choice(problem, point.extra["choice"])
             label = point.metrics.as_dict().values()
             for q, a, b in zip(QUANTITIES, point.extra["label"], label, strict=True):
                 assert abs(a - b) <= TIGHT * problem.scales[q]
+        fronts.append(dp)
+    return fronts
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dp_front_equals_brute_force_and_the_sweep(seed: int) -> None:
+    problem, values = _instance(seed)
+    assert max(len(f) for f in label_front.frontier(problem)) == 1 and len(values)
+    for dp in _assert_dp_front_is_brute_force(problem, values):
         _assert_sweep_is_the_spaced_dp_front(problem, dp)
+
+
+@pytest.mark.parametrize("shape", ["residual", "inception"])
+@pytest.mark.parametrize("seed", range(12))
+def test_dag_fronts_equal_brute_force(seed: int, shape: str) -> None:
+    """Branches that stay open across several units: the DP remembers their accelerators."""
+    problem, values = _instance(seed, shape)
+    assert label_front.applies(problem) and len(values)
+    fronts = _assert_dp_front_is_brute_force(problem, values)
+    if seed < 3:
+        _assert_sweep_is_the_spaced_dp_front(problem, fronts[0])
+
+
+@pytest.mark.parametrize("sketch", [1, 2])
+@pytest.mark.parametrize("seed", range(8))
+def test_a_thin_sketch_still_gives_the_whole_front(
+    seed: int, sketch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one or two sketch labels per group the incumbents are poor: the exact pass must
+    find the rest of the front itself, and never prune a point."""
+    monkeypatch.setattr(label_front, "SKETCH_LABELS", sketch)
+    problem, values = _instance(seed, GRAPHS[seed % 3])
+    _assert_dp_front_is_brute_force(problem, values)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_completion_bounds_never_exceed_the_best_completion(seed: int) -> None:
+    """Every bound of a partial mapping (ideal point, each weighted sum) is at most the best
+    feasible completion's value, for every prefix of every mapping."""
+    problem, _ = _instance(seed, GRAPHS[seed % 3])
+    quantities = PAIRS[seed % 3]
+    search = label_front.Search.of(problem, quantities)
+    rng = np.random.default_rng(seed)
+    incumbents = rng.uniform(0, 1, size=(5, 2)) * label_front._column_scales(search)
+    prune = label_front.Prune.of(search, incumbents)
+    choices = np.array(list(itertools.product(*(range(len(u.options)) for u in problem.units))))
+    full = np.array([list(evaluate_choice(problem, tuple(c)).as_dict().values()) for c in choices])
+    feasible = np.all(full <= search.limit, axis=1)
+    for k in range(1, len(problem.units)):
+        prefix = _prefix_values(problem, choices, k)
+        for row in rng.choice(len(choices), size=12):
+            same = np.all(choices[:, :k] == choices[row, :k], axis=1) & feasible
+            if not same.any():
+                continue
+            spent = prefix[row : row + 1]
+            for bound, column in zip(prune.ideal, search.columns, strict=True):
+                assert bound.least(k, spent)[0] <= full[same, column].min() * (1 + 1e-9)
+            for bound in prune.weighted:
+                best = (full[same] @ bound.weight).min()
+                assert bound.least(k, spent)[0] <= best * (1 + 1e-9) + 1e-15
+
+
+def _prefix_values(problem: Problem, choices: np.ndarray, k: int) -> np.ndarray:
+    """(latency, total energy, proxy) of units < k and the edges among them, per choice."""
+    static = problem.static_power_w
+    values = np.zeros((len(choices), 3))
+    for u in range(k):
+        for i, o in enumerate(problem.units[u].options):
+            on = choices[:, u] == i
+            values[on] += (o.latency_s, o.energy_j + static * o.latency_s, o.proxy)
+    for e in problem.edges:
+        if e.dst >= k:
+            continue
+        for (a, b), (latency, energy) in e.costs.items():
+            src = [problem.units[e.src].options[c].accelerator == a for c in choices[:, e.src]]
+            dst = [problem.units[e.dst].options[c].accelerator == b for c in choices[:, e.dst]]
+            on = np.array(src) & np.array(dst)
+            values[on] += (latency, energy + static * latency, 0.0)
+    return values
 
 
 def _assert_sweep_is_the_spaced_dp_front(problem: Problem, dp: Front) -> None:
@@ -169,8 +249,8 @@ def test_points_thins_the_dp_front() -> None:
 def test_label_cap_falls_back_to_the_sweep(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    problem, values = _chain(1)
-    monkeypatch.setattr(chain_front, "MAX_LABELS", 3)
+    problem, values = _instance(1)
+    monkeypatch.setattr(label_front, "MAX_LABELS", 3)
     front = exact_front(problem, _cpsat(problem), ("latency", "energy"), progress=False)
     assert front.method == "epsilon-constraint" and front.complete
     assert "falling back" in front.detail
@@ -183,24 +263,38 @@ def test_no_mapping_within_the_bounds_gives_an_empty_complete_front() -> None:
     problem = random_problem(2, InstanceSpec(n_layers=4, shape="chain"))
     tight = dataclasses.replace(problem, constraints=Constraints(max_latency_s=0.0))
     front = exact_front(tight, _no_solver, ("energy", "proxy"), progress=False)
-    assert front.method == "chain-dp" and front.complete and front.points == ()
+    assert front.method == "label-dp" and front.complete and front.points == ()
 
 
-@pytest.mark.parametrize("shape", ["residual", "inception"])
-def test_non_chains_never_take_the_dp(shape: str) -> None:
-    for seed in range(6):
-        problem = random_problem(seed, InstanceSpec(n_layers=6, shape=shape, budgets=False))
-        if chain_front.is_chain(problem):
-            continue  # a DAG drawn as a chain is a chain
-        front = exact_front(problem, _cpsat(problem), ("latency", "energy"), progress=False)
-        assert front.method == "epsilon-constraint"
-        assert all(p.method != "chain-dp" for p in front.points)
-        with pytest.raises(MilpMapError, match="chain"):
-            exact_front(problem, _cpsat(problem), ("latency", "energy"), method="chain-dp")
-        with pytest.raises(MilpMapError, match="consecutive"):
-            chain_front.chain_front(problem, ("latency", "energy"))
-        return
-    pytest.fail(f"no {shape} instance that is not a chain")
+def test_wide_graphs_take_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_STATES accelerator tuples per frontier, auto sweeps and label-dp refuses."""
+    problem, values = _instance(3, "inception")
+    assert max(len(f) for f in label_front.frontier(problem)) == 3  # 2 ** 3 tuples
+    monkeypatch.setattr(label_front, "MAX_STATES", label_front.state_count(problem) - 1)
+    front = exact_front(problem, _cpsat(problem), ("latency", "energy"), progress=False)
+    assert front.method == "epsilon-constraint" and front.complete
+    assert all(p.method != "label-dp" for p in front.points)
+    assert len(front.points) <= len(_brute_front(values, "latency", "energy"))
+    with pytest.raises(MilpMapError, match="accelerator tuples"):
+        exact_front(problem, _cpsat(problem), ("latency", "energy"), method="label-dp")
+    with pytest.raises(MilpMapError, match="MAX_STATES"):
+        label_front.label_front(problem, ("latency", "energy"))
+
+
+def test_frontier_remembers_the_units_whose_edges_are_still_open() -> None:
+    """0 -> 1 -> 2 -> 3 with a skip 0 -> 3 and a skip 1 -> 3: unit 0 stays remembered up to
+    unit 3, unit 1 from unit 2 on."""
+    problem = random_problem(0, InstanceSpec(n_layers=4, shape="chain"))
+    skips = [
+        dataclasses.replace(problem.edges[0], src=0, dst=3),
+        dataclasses.replace(problem.edges[0], src=1, dst=3),
+    ]
+    wider = dataclasses.replace(problem, edges=(*problem.edges, *skips))
+    assert [e.src for e in problem.edges] == [0, 1, 2]
+    assert label_front.frontier(wider) == [[], [0], [0, 1], [0, 1, 2]]
+    backwards = dataclasses.replace(problem, edges=(dataclasses.replace(skips[0], src=3, dst=0),))
+    with pytest.raises(MilpMapError, match="topological order"):
+        label_front.frontier(backwards)
 
 
 def test_channel_split_problems_never_take_the_dp() -> None:
@@ -223,8 +317,8 @@ def test_unknown_method_is_refused() -> None:
 def test_dominance_filter_equals_pairwise_comparison(columns: int) -> None:
     """Small integers make ties, duplicates and long blocks (past CHUNK rows) likely."""
     rng = np.random.default_rng(columns)
-    values = rng.integers(0, 12, size=(3 * chain_front.CHUNK + 7, columns)).astype(float)
-    kept = set(chain_front._pareto_rows(values).tolist())
+    values = rng.integers(0, 12, size=(3 * label_front.CHUNK + 7, columns)).astype(float)
+    kept = set(label_front._pareto_rows(values).tolist())
     distinct = {tuple(v) for v in values}
     expected = {
         v for v in distinct if not any(w != v and all(np.less_equal(w, v)) for w in distinct)
@@ -241,7 +335,7 @@ def test_cli_pareto_method_picks_the_dp_or_the_sweep(tmp_path: Path) -> None:
         argv += ["--pareto-method", method, "--solver", "cpsat", "--quiet", "--out", str(out)]
         assert main(argv) == 0
         fronts[method] = json.loads(out.read_text())
-    assert fronts["auto"]["method"] == "chain-dp"
+    assert fronts["auto"]["method"] == "label-dp"
     assert fronts["epsilon-constraint"]["method"] == "epsilon-constraint"
     values = {
         m: sorted((p["metrics"]["latency_s"], p["metrics"]["energy_j"]) for p in f["points"])
@@ -250,3 +344,39 @@ def test_cli_pareto_method_picks_the_dp_or_the_sweep(tmp_path: Path) -> None:
     assert len(values["auto"]) == len(values["epsilon-constraint"])
     for a, b in zip(values["auto"], values["epsilon-constraint"], strict=True):
         assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_a_time_limit_during_the_sketch_gives_an_empty_incomplete_front() -> None:
+    problem, _ = _instance(1, "residual")
+    front = exact_front(problem, _no_solver, ("latency", "energy"), progress=False, time_limit_s=0)
+    assert front.method == "label-dp" and not front.complete and front.points == ()
+    assert "time limit" in front.detail
+
+
+@pytest.mark.parametrize("stop", ["deadline", "ctrl-c"])
+def test_a_stopped_exact_pass_returns_the_sketch_unproven(
+    stop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sketch's non-dominated mappings come back feasible (no bound), the front is
+    incomplete and says why; each point is a real mapping within the bounds."""
+    problem, values = _instance(5, "inception")
+    real_run = label_front._run
+    calls = []
+
+    def stopped_second_pass(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 2:
+            if stop == "ctrl-c":
+                raise KeyboardInterrupt
+            return None
+        return real_run(*args)
+
+    monkeypatch.setattr(label_front, "_run", stopped_second_pass)
+    front = exact_front(problem, _no_solver, ("latency", "energy"), progress=False)
+    assert front.method == "label-dp" and not front.complete and front.points
+    assert ("interrupted" if stop == "ctrl-c" else "time limit") in front.detail
+    for point in front.points:
+        assert point.status == "feasible" and point.best_bound is None
+        assert point.metrics == evaluate_choice(problem, point.extra["choice"])
+        got = np.array(list(point.metrics.as_dict().values()))
+        assert np.any(np.all(np.abs(values - got) <= 1e-9 * np.abs(values).max(), axis=1))
