@@ -307,6 +307,39 @@ def test_plots_write_png(tmp_path: Path) -> None:
     assert mapping.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_front_plot_zooms_on_the_front_and_says_which_references_break_a_bound(
+    tmp_path: Path,
+) -> None:
+    """References over the proxy budget are hollow and labelled; those outside the front's
+    box sit at the zoomed panel's edge and say so; the overview shows them where they are."""
+    problem = _big_front_problem()
+    front = exact_front(problem, _solve_fn(problem), ("latency", "energy"), progress=False)
+    markers = [m for m in single_accelerator(problem, "latency") if m.metrics is not None]
+    proxies = sorted(m.metrics.accuracy_proxy for m in markers)  # type: ignore[union-attr]
+    budget = (proxies[0] + proxies[-1]) / 2  # at least one reference breaks it
+    fig = plot_front(front, markers, tmp_path / "f.png", "t", {"proxy": budget})
+    zoom, overview = fig.axes
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    over = [m for m in markers if m.metrics.accuracy_proxy > budget]  # type: ignore[union-attr]
+    assert over and all(
+        any(label.startswith(f"{m.method} (breaks the proxy budget)") for label in labels)
+        for m in over
+    )
+    assert any("every front point meets proxy budget" in t.get_text() for t in fig.texts)
+    xs = [x * 1e3 for x, _ in front.values()]
+    ys = [y * 1e3 for _, y in front.values()]
+    (x_lo, x_hi), (y_lo, y_hi) = zoom.get_xlim(), zoom.get_ylim()
+    assert x_lo < min(xs) and max(xs) < x_hi and y_lo < min(ys) and max(ys) < y_hi
+    for m in markers:
+        x, y = m.metrics.latency_s * 1e3, m.metrics.energy_j * 1e3  # type: ignore[union-attr]
+        off = not (x_lo <= x <= x_hi and y_lo <= y <= y_hi)
+        assert any(m.method in label and ("off scale" in label) == off for label in labels)
+    for collection, m in zip(overview.collections[1:], markers, strict=False):
+        assert tuple(collection.get_offsets()[0]) == pytest.approx(
+            (m.metrics.latency_s * 1e3, m.metrics.energy_j * 1e3)  # type: ignore[union-attr]
+        )
+
+
 def test_parse_quantities() -> None:
     assert parse_quantities("latency,energy") == ("latency", "energy")
     assert parse_quantities(" energy , proxy ") == ("energy", "proxy")

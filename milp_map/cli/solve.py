@@ -637,6 +637,7 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
     """Sweep the exact front, write CSV/JSON/PNG and print it; exit 2 if no mapping is feasible."""
     from milp_map import pipeline
     from milp_map.core.names import file_stem
+    from milp_map.core.problem import active_bounds
     from milp_map.core.split import base_problem
     from milp_map.evaluation.plots import plot_front
     from milp_map.evaluation.report import write_front
@@ -660,7 +661,8 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
     paths = write_front(problem, front, prefix)
     png = paths[0].with_suffix(".png")
     title = f"{problem.graph.name} on {problem.platform.name} ({args.granularity}-wise)"
-    plot_front(front, [r for r in references if r.metrics is not None], png, title)
+    limits = {q: b + target.tolerance(q) for q, b in active_bounds(target).items()}
+    plot_front(front, [r for r in references if r.metrics is not None], png, title, limits)
     table = front.to_frame()
     print(
         f"exact {quantities[0]}-{quantities[1]} front of {problem.graph.name} on "
