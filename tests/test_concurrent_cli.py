@@ -136,3 +136,17 @@ def test_bad_concurrent_inputs_exit_2_with_one_line(capsys, argv, expected) -> N
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert expected in lines[0]
+
+
+@pytest.mark.parametrize("objective", ["makespan", "energy"])
+def test_reference_lines_show_each_quantity_once_and_budgets_name_networks(
+    capsys, objective: str
+) -> None:
+    code, stdout, err = _run(capsys, *HAXCONN, "--objective", objective, "--quiet")
+    assert code == 0, err
+    assert "proxy budget googlenet " in stdout and ", alexnet " in stdout
+    rows = stdout.split("reference schedules")[1].splitlines()[1:]
+    assert rows
+    for row in rows:
+        assert row.count("makespan") == 1 and row.count("energy") == 1, row
+        assert row.index(objective) < row.index("%)")  # the objective first, with its gain

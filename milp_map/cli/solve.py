@@ -589,7 +589,10 @@ def print_schedule_report(
         f"concurrent schedule of {sizes} on platform {problem.platform.name} "
         f"({', '.join(problem.platform.accelerator_names)})"
     )
-    budgets = ", ".join("none" if b is None else f"{b:.4g}" for b in problem.proxy_budgets)
+    budgets = ", ".join(
+        f"{name} {'none' if b is None else f'{b:.4g}'}"
+        for name, b in zip(problem.names, problem.proxy_budgets, strict=True)
+    )
     print(f"objective: min {problem.objective}; proxy budget {budgets}")
     if solution.schedule is not None and not quiet:
         table = schedule_table(problem, solution)
@@ -623,10 +626,14 @@ def print_schedule_report(
         assert ref.metrics is not None and ref.objective_value is not None
         gain = gain_percent(ref.objective_value, solution.objective_value)  # type: ignore[arg-type]
         broken = f" ({ref.extra['violations'][0]})" if ref.extra["violations"] else ""
+        others = {"makespan": ref.metrics.makespan_s, "energy": ref.metrics.energy_j}
+        others.pop(problem.objective, None)  # already shown with its gain
+        rest = "".join(
+            f"  {q} {format_si(v, 's' if q == 'makespan' else 'J'):>10}" for q, v in others.items()
+        )
         print(
             f"  {ref.method:<20} {problem.objective} {show(ref.objective_value):>10} "
-            f"({gain:+.1f}%)  makespan {format_si(ref.metrics.makespan_s, 's'):>10}  "
-            f"energy {format_si(ref.metrics.energy_j, 'J'):>10}{broken}"
+            f"({gain:+.1f}%){rest}{broken}"
         )
 
 
