@@ -150,3 +150,36 @@ def test_reference_lines_show_each_quantity_once_and_budgets_name_networks(
     for row in rows:
         assert row.count("makespan") == 1 and row.count("energy") == 1, row
         assert row.index(objective) < row.index("%)")  # the objective first, with its gain
+
+
+def test_gantt_labels_every_job_with_its_network_and_keeps_the_legend_off_the_rows(
+    capsys, tmp_path: Path
+) -> None:
+    from milp_map.evaluation.gantt import network_tags, plot_gantt
+
+    out = tmp_path / "r.json"
+    argv = [*HAXCONN, "--out", str(out), "--quiet"]
+    assert _run(capsys, *argv)[0] == 0
+    problem = make_schedule_problem(parse_args(argv))
+    schedule = _schedule_from_json(problem, json.loads(out.read_text()))
+    fig = plot_gantt(problem, schedule)
+    (ax,) = fig.axes
+    texts = sorted(t.get_text() for t in ax.texts)
+    expected = sorted(
+        f"{network_tags(problem.names)[problem.jobs[r.job].network]} "
+        f"{problem.networks[problem.jobs[r.job].network].units[problem.jobs[r.job].unit].name}"
+        for r in schedule.runs
+        if r.end_s > r.start_s
+    )
+    assert texts == expected
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 > ax.get_window_extent().x1  # right of the rows, hiding none
+
+
+def test_network_tags_are_distinct() -> None:
+    from milp_map.evaluation.gantt import network_tags
+
+    assert network_tags(["googlenet", "alexnet"]) == ["G", "A"]
+    assert network_tags(["googlenet", "gpt2"]) == ["GO", "GP"]
+    assert network_tags(["resnet18", "resnet18"]) == ["RES0", "RES1"]
