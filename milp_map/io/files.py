@@ -3,6 +3,8 @@ sees half a file) and with the mode an ordinary file gets under the process umas
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -32,12 +34,27 @@ def check_out_path(path: str | Path) -> Path:
     return path
 
 
+class WriteError(OSError):
+    """An output file that could not be written (full disk, read-only or special folder):
+    one line naming the file asked for, not its temporary twin; the CLI exits 1."""
+
+    def __str__(self) -> str:
+        hint = ""
+        if self.errno == errno.ENOSPC:
+            hint = "; free some space or write elsewhere"
+        elif self.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
+            hint = "; choose a folder you can write to"
+        return f"{self.filename}: cannot write it ({self.strerror}){hint}"
+
+
 def write_bytes_atomic(data: bytes, path: str | Path, *, durable: bool = False) -> Path:
     """Write `data` to `path` via a temporary file in the same folder and a rename;
-    `durable` also syncs it to disk first (a sweep's table survives a power cut)."""
+    `durable` also syncs it to disk first (a sweep's table survives a power cut). Any OS
+    error is a WriteError; the temporary file never stays behind."""
     path = check_out_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             if durable:
@@ -45,10 +62,20 @@ def write_bytes_atomic(data: bytes, path: str | Path, *, durable: bool = False) 
                 os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; an output file is meant to be shared
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        raise WriteError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
     return path
+
+
+def _remove(tmp: str | None) -> None:
+    """Delete a temporary file if it was made (a failure to delete it is not the news)."""
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_text_atomic(text: str, path: str | Path, *, durable: bool = False) -> Path:
