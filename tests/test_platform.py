@@ -447,3 +447,37 @@ def test_table_accelerator_rejects_power_and_operating_points(tmp_path) -> None:
     with pytest.raises(MilpMapError) as info:
         load_platform(tmp_path / "p.yaml")
     assert "dynamic_power_w" in str(info.value) and "p.yaml" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- plausibility
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        (
+            "freq_hz: 260.0e+6}\n    dynamic_power_w: 0.5",
+            "freq_hz: 1.0e+300}\n    dynamic_power_w: 0.5",
+            "freq_hz",
+        ),
+        (
+            "freq_hz: 260.0e+6}\n    dynamic_power_w: 0.01",
+            "freq_hz: 2.6}\n    dynamic_power_w: 0.01",
+            "freq_hz",
+        ),
+        ("dynamic_power_w: 0.5", "dynamic_power_w: 1.0e+300", "dynamic_power_w"),
+        ("freq_scale: 1.25", "freq_scale: 1.0e+9", "freq_scale"),
+        ("static_power_w: 0.1", "static_power_w: 5.0e+4", "static_power_w"),
+    ],
+)
+def test_implausible_numbers_are_one_line_errors_naming_the_field(
+    tmp_path: Path, old: str, new: str, named: str
+) -> None:
+    """A unit slip (Hz for GHz, W for mW) or a hostile 1e300 would make every "optimal"
+    number meaningless; the platform is refused with the field named."""
+    assert old in DVFS_YAML
+    (tmp_path / "p.yaml").write_text(DVFS_YAML.replace(old, new, 1))
+    with pytest.raises(MilpMapError) as caught:
+        load_platform(tmp_path / "p.yaml")
+    message = str(caught.value)
+    assert named in message and "\n" not in message

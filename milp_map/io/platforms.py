@@ -30,6 +30,25 @@ from milp_map.resources import data_path, preset_names
 
 # ----------------------------------------------------------------------------- YAML schema
 
+# Plausibility: a value past these is a unit slip (W for mW, Hz for kHz) or hostile input, and
+# would make "optimal" numbers meaningless (1e300 W gives latencies of 1e-298 s).
+MAX_POWER_W = 1e4
+"""Most power of one accelerator or of the board (a data-centre GPU draws under 1 kW)."""
+MAX_FREQ_SCALE = 1e3
+"""Largest operating-point speed-up over an accelerator's nominal cost."""
+MAX_TRANSITION_S = 3600.0
+MAX_TRANSITION_J = 1e6
+MAX_BYTES_PER_S = 1e15
+"""Fastest link or memory (1 PB/s, beyond any HBM)."""
+MODEL_PARAMETER_RANGES: dict[str, tuple[float, float, str]] = {
+    "freq_hz": (1e3, 1e11, "1 kHz to 100 GHz"),
+    "macs_per_s": (1e3, 1e18, "1e3 to 1e18 MAC/s"),
+    "bytes_per_s": (1e3, MAX_BYTES_PER_S, "1 kB/s to 1 PB/s"),
+    "overhead_s": (0.0, 10.0, "0 to 10 s"),
+    "bytes_per_element": (0.01, 64.0, "0.01 to 64 bytes"),
+}
+"""Plausible range of each analytical cost-model parameter, with how to say it."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -37,8 +56,8 @@ class _Strict(BaseModel):
 
 class OperatingPointSpec(_Strict):
     name: str
-    freq_scale: float = Field(gt=0)
-    dynamic_power_w: float = Field(ge=0)
+    freq_scale: float = Field(gt=0, le=MAX_FREQ_SCALE)
+    dynamic_power_w: float = Field(ge=0, le=MAX_POWER_W)
 
 
 class CostSpec(BaseModel):
@@ -66,7 +85,7 @@ class AcceleratorSpec(_Strict):
     precision: str = Field(min_length=1)
     ops: list[str] | None = None
     cost: CostSpec
-    dynamic_power_w: float = Field(default=0.0, ge=0)
+    dynamic_power_w: float = Field(default=0.0, ge=0, le=MAX_POWER_W)
     operating_points: list[OperatingPointSpec] | None = None
 
     @field_validator("name")
@@ -99,15 +118,15 @@ class TransitionSpec(_Strict):
     )
     src: str = Field(alias="from")
     dst: str = Field(alias="to")
-    latency_s: float = Field(default=0.0, ge=0)
-    energy_j: float = Field(default=0.0, ge=0)
-    bytes_per_s: float | None = Field(default=None, gt=0)
+    latency_s: float = Field(default=0.0, ge=0, le=MAX_TRANSITION_S)
+    energy_j: float = Field(default=0.0, ge=0, le=MAX_TRANSITION_J)
+    bytes_per_s: float | None = Field(default=None, gt=0, le=MAX_BYTES_PER_S)
 
 
 class PlatformSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
-    static_power_w: float = Field(default=0.0, ge=0)
+    static_power_w: float = Field(default=0.0, ge=0, le=MAX_POWER_W)
     accelerators: list[AcceleratorSpec] = Field(min_length=1)
     transitions: list[TransitionSpec] = []
     transition_table: str | None = None
@@ -293,6 +312,12 @@ def _analytical_model(acc: AcceleratorSpec, where: str) -> AnalyticalModel:
             raise MilpMapError(
                 f"{prefix}: parameter '{key}' must be a finite number "
                 f"{'>= 0' if zero_ok else '> 0'}, got {value!r}{hint}"
+            )
+        low, high, span = MODEL_PARAMETER_RANGES.get(key, (0.0, math.inf, ""))
+        if not low <= value <= high:
+            raise MilpMapError(
+                f"{prefix}: parameter '{key}' = {value:g} is implausible (expected {span}); "
+                "check its unit"
             )
     return cls(**params)
 
