@@ -17,6 +17,7 @@ from milp_map.accuracy import export
 from milp_map.accuracy.measure import predict
 from milp_map.cli import export as export_cli
 from milp_map.cli import solve
+from milp_map.errors import MilpMapError
 from milp_map.io.models import load_model
 from milp_map.io.zoo import build_model
 
@@ -162,3 +163,30 @@ def test_cli_writes_the_model_and_rejects_bad_input(
     assert export_cli.main(["--mapping", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "bad.json" in err
+
+
+def test_a_graph_output_without_a_shape_is_inferred_on_export(tmp_path: Path) -> None:
+    """onnx's checker refuses a typed graph output with no shape; export fills it in by
+    shape inference and the exported model runs and matches the source."""
+    source = tmp_path / "noshape.onnx"
+    model = build_model(MODEL)
+    model.graph.output[0].type.tensor_type.ClearField("shape")
+    onnx.save(model, source)
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(onnx.load(source))
+    mapping = tmp_path / "r.json"
+    assert solve.main(["--model", str(source), "--quiet", "--out", str(mapping)]) == 0
+    out = tmp_path / "mapped.onnx"
+    argv = ["--mapping", str(mapping), "--model", str(source), "--platform", "diana"]
+    assert export_cli.main([*argv, "--out", str(out), "--activations", "none"]) == 0
+    exported = onnx.load(out)
+    onnx.checker.check_model(exported)
+    assert exported.graph.output[0].type.tensor_type.HasField("shape")
+
+
+def test_a_shape_inference_cannot_find_is_a_one_line_error() -> None:
+    model = build_model(MODEL)
+    model.graph.output[0].type.tensor_type.ClearField("shape")
+    model.graph.output[0].name = "not_produced_by_any_node"
+    with pytest.raises(MilpMapError, match="no shape"):
+        export._with_dynamic_batch(model)

@@ -240,10 +240,21 @@ def _activation_label(model: onnx.ModelProto) -> str:
 
 
 def _with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy whose graph inputs and outputs have a symbolic batch dim `N` (stale shapes gone)."""
+    """A copy whose graph inputs and outputs have a symbolic batch dim `N` (stale shapes gone).
+
+    A graph input or output typed without a shape (which onnx's checker refuses) gets the
+    one ONNX shape inference finds; MilpMapError names it if none is found."""
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     initializers = {t.name for t in copy.graph.initializer}
+    if _shapeless(copy, initializers):
+        copy = onnx.shape_inference.infer_shapes(copy)
+        still = _shapeless(copy, initializers)
+        if still:
+            raise MilpMapError(
+                f"export: graph input/output '{still[0]}' has a type but no shape, and ONNX "
+                "shape inference cannot find one; re-export the model with its shapes"
+            )
     for value in [*copy.graph.input, *copy.graph.output]:
         if value.name in initializers or not value.type.HasField("tensor_type"):
             continue
@@ -253,6 +264,17 @@ def _with_dynamic_batch(model: onnx.ModelProto) -> onnx.ModelProto:
             dims[0].dim_param = "N"
     del copy.graph.value_info[:]
     return copy
+
+
+def _shapeless(model: onnx.ModelProto, initializers: set[str]) -> list[str]:
+    """Names of graph inputs and outputs with a tensor type but no shape field."""
+    return [
+        v.name
+        for v in [*model.graph.input, *model.graph.output]
+        if v.name not in initializers
+        and v.type.HasField("tensor_type")
+        and not v.type.tensor_type.HasField("shape")
+    ]
 
 
 def _layer_of_node(graph: LayerGraph) -> dict[str, str]:
