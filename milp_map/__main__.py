@@ -1,6 +1,5 @@
 """`python -m milp_map`: the same as `milp-map` and `python -m milp_map.solve`."""
 
-from milp_map.cli.solve import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.solve", __name__)

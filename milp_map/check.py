@@ -1,6 +1,5 @@
 """`python -m milp_map.check`: the command line of milp_map/cli/check.py."""
 
-from milp_map.cli.check import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.check", __name__)

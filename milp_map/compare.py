@@ -7,7 +7,7 @@ the API function of that name; the module is therefore callable and calls it.
 import sys
 import types
 
-from milp_map.cli.compare import main
+from milp_map.cli.launch import start
 
 
 class _CallableModule(types.ModuleType):
@@ -19,5 +19,4 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.compare", __name__)

@@ -1,6 +1,5 @@
 """`python -m milp_map.export`: the command line of milp_map/cli/export.py."""
 
-from milp_map.cli.export import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.export", __name__)

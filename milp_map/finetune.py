@@ -1,6 +1,5 @@
 """`python -m milp_map.finetune`: the command line of milp_map/cli/finetune.py."""
 
-from milp_map.cli.finetune import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.finetune", __name__)

@@ -1,6 +1,5 @@
 """`python -m milp_map.proxy`: the command line of milp_map/cli/proxy.py."""
 
-from milp_map.cli.proxy import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.proxy", __name__)

@@ -1,6 +1,5 @@
 """`python -m milp_map.sweep`: the command line of milp_map/cli/sweep.py."""
 
-from milp_map.cli.sweep import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.sweep", __name__)

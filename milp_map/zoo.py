@@ -1,6 +1,5 @@
 """`python -m milp_map.zoo`: the command line of milp_map/cli/zoo.py."""
 
-from milp_map.cli.zoo import main
+from milp_map.cli.launch import start
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+main = start("milp_map.cli.zoo", __name__)

@@ -90,3 +90,44 @@ def test_sigterm_is_forwarded_only_where_ctrl_c_is_handled() -> None:
     finally:
         signal.signal(signal.SIGINT, before_int)
         signal.signal(signal.SIGTERM, before_term)
+
+
+INTERRUPT_ON_IMPORT = """
+import runpy, sys
+
+command, loading = sys.argv[1], sys.argv[2]
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == loading:
+            raise KeyboardInterrupt  # as if Ctrl-C landed while this module loads
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = [command, "--help"]
+runpy.run_module(command, run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "loading"),
+    [
+        ("milp_map.solve", "milp_map.cli.solve"),  # the command's own module
+        ("milp_map.solve", "milp_map.defaults"),  # one it imports
+        ("milp_map.sweep", "milp_map.cli.sweep"),
+        ("milp_map.compare", "milp_map.cli.compare"),
+        ("milp_map", "milp_map.cli.solve"),
+    ],
+)
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(command: str, loading: str) -> None:
+    """Deterministic: the interrupt is raised by the import system, not sent after a sleep."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_ON_IMPORT, command, loading],
+        capture_output=True,
+        text=True,
+        timeout=120,  # subprocess.run kills the child on timeout
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "interrupted\n"
