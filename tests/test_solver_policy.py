@@ -423,3 +423,27 @@ def test_exact_grid_for_all_zero_and_huge_scores() -> None:
         problem.graph, problem.platform, huge, problem.objective, Constraints(max_proxy=3e300)
     )
     assert chain_dp.exact_resolution(big, active_bounds(big)) is None
+
+
+def test_a_time_limit_during_the_split_model_build_returns_the_warm_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CP-SAT split model builds in the background; when the time limit passes first,
+    the run returns at once and the layer-wise warm start is the answer (never nothing)."""
+    split = random_split_problem(3, n_layers=3, transitions=True)
+    release = threading.Event()
+    real_prepare = channel_split.prepare
+
+    def slow_prepare(*args, **kwargs):
+        release.wait()  # held until the test ends: the build cannot win the race
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(channel_split, "prepare", slow_prepare)
+    try:
+        solved = pipeline.solve(split, "auto", SolverSettings(time_limit_s=0.3))
+    finally:
+        release.set()
+    solution = solved.solution
+    assert solution.status == "feasible" and solution.mapping is not None
+    assert "still being built" in solution.detail
+    assert solution.metrics == evaluate_split(split, solution.mapping).metrics

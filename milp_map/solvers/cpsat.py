@@ -81,16 +81,14 @@ class CpSatBackend:
         self.model.add_exactly_one(variables)
 
     def add_equal(self, terms: Terms, rhs: int) -> None:
-        self.model.add(sum(int(c) * v for v, c in terms) == int(rhs))
+        self.model.add(_weighted(terms, int) == int(rhs))
 
     def add_at_most_int(self, terms: Terms, rhs: int) -> None:
-        self.model.add(sum(int(c) * v for v, c in terms) <= int(rhs))
+        self.model.add(_weighted(terms, int) <= int(rhs))
 
     def add_at_most(self, terms: Terms, rhs: float, relax: bool = True) -> None:
         slack = self.active / 2.0 if relax else 0.0
-        self.model.add(
-            sum(self._int(c) * v for v, c in terms) <= math.floor(rhs * self.scale + slack)
-        )
+        self.model.add(_weighted(terms, self._int) <= math.floor(rhs * self.scale + slack))
         if relax:
             self._relaxed.append(_Row(tuple(terms), rhs))
 
@@ -300,3 +298,10 @@ class _AllValues(dict):
 
     def __missing__(self, var: Any) -> float:
         return float(self._solver.value(var))
+
+
+def _weighted(terms: Terms, coefficient: Any) -> Any:
+    """sum c * v as one CP-SAT expression built in C++ (a Python `sum` of products builds a
+    tree node per term: most of a ResNet-50 channel-split model's build time)."""
+    variables = [v for v, _ in terms]
+    return cp_model.LinearExpr.weighted_sum(variables, [coefficient(c) for _, c in terms])
