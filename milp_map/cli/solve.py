@@ -133,10 +133,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--pareto-method",
-        choices=("auto", "epsilon-constraint"),
+        choices=("auto", "epsilon-constraint", "label-dp"),
         default="auto",
-        help="auto (default): the exact label-setting DP when the units form a chain, else "
-        "the epsilon-constraint sweep with --solver; epsilon-constraint: always the sweep",
+        help="auto (default): the exact label-setting DP when the graph's branches stay narrow "
+        "(chains, residual and inception blocks), else the epsilon-constraint sweep with "
+        "--solver; epsilon-constraint: always the sweep; label-dp: the DP or an error",
     )
     common.add_solver(
         parser,
