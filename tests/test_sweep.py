@@ -283,3 +283,71 @@ def test_baselines_run_through_the_comparator_and_never_beat_the_optimum(tmp_pat
         if row["status"] == "feasible":
             best = exact.loc[(row["objective"], row["max_proxy_fraction"]), "objective_value"]
             assert row["objective_value"] >= best * (1 - 1e-9)
+
+
+HANGING_SWEEP = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from sweep_hang import run_cell
+from milp_map.cli import sweep
+from milp_map.experiments.sweep import executors as sweep_exec
+sweep_exec.run_cell = run_cell
+sweep.main(sys.argv[2:])
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_until(condition, timeout_s: float, what: str) -> None:
+    """Poll `condition` (not a fixed sleep, so a loaded machine only makes it slower)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_no_process_outlives_a_killed_sweep(tmp_path: Path) -> None:
+    """SIGKILL the sweep while both workers are busy: the workers and multiprocessing's
+    resource tracker all end by themselves."""
+    grid, out, pids = _grid(tmp_path, SMALL_GRID), tmp_path / "out", tmp_path / "pids"
+    pids.mkdir()
+    argv = [sys.executable, "-c", HANGING_SWEEP, str(REPO / "tests"), str(grid)]
+    argv += ["--out", str(out), "--jobs", "2", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MILP_MAP_TEST_PIDS": str(pids)}
+    parent = subprocess.Popen(argv, env=env, cwd=REPO)
+    spawned: list[int] = []
+    try:
+        _wait_until(lambda: len(list(pids.iterdir())) == 2, 300, "both workers to start")
+        spawned = _children(parent.pid)
+        workers = {int(p.name) for p in pids.iterdir()}
+        assert workers <= set(spawned)
+        parent.kill()
+        parent.wait(timeout=60)
+        _wait_until(lambda: not any(_alive(p) for p in spawned), 60, "the orphans to end")
+    finally:
+        parent.kill()
+        for pid in spawned:
+            if _alive(pid):
+                os.kill(pid, 9)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -62,7 +64,8 @@ class LocalProcesses:
         self._pool = ProcessPoolExecutor(
             max_workers=min(self.jobs, len(cells)),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_ignore_sigint,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
         with _sigint_ignored():  # the pool spawns its processes here
             futures: dict[Future[CellOutcome], Cell] = {
@@ -174,7 +177,28 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _ignore_sigint() -> None:
+PARENT_POLL_S = 0.5
+"""How often a worker checks that the sweep that started it is still alive."""
+
+
+def _start_worker(parent_pid: int) -> None:
     """Workers leave Ctrl-C to the parent, which stops them (solvers catch it themselves and
-    return early; such a result is marked interrupted and not recorded)."""
+    return early; such a result is marked interrupted and not recorded), and end themselves
+    when the parent is gone (SIGKILL, out of memory): no orphan keeps solving."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watchdog = threading.Thread(
+        target=_exit_when_orphaned, args=(parent_pid,), name="parent-watchdog", daemon=True
+    )
+    watchdog.start()
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """Poll the parent pid; once this process has been re-parented, exit at once (os._exit:
+    the solver in the main thread cannot be asked nicely, and nothing is left to report to)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(EXIT_ORPHANED)
+
+
+EXIT_ORPHANED = 3
+"""Exit code of a worker that ended itself because its sweep was gone."""
