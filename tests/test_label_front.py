@@ -380,3 +380,12 @@ def test_a_stopped_exact_pass_returns_the_sketch_unproven(
         assert point.metrics == evaluate_choice(problem, point.extra["choice"])
         got = np.array(list(point.metrics.as_dict().values()))
         assert np.any(np.all(np.abs(values - got) <= 1e-9 * np.abs(values).max(), axis=1))
+
+
+def test_weights_are_strictly_positive_even_for_an_almost_vertical_hull_edge() -> None:
+    """A hull edge that rounds to weight (1, 0) would give 0 * inf = NaN at an open corner
+    (found by review): such directions are dropped, the rest stay normalised."""
+    stair = np.array([[0.0, 1.0], [1e-14, 0.5], [1.0, 0.0]])
+    weights = label_front._weights(stair)
+    assert len(weights) and np.all(weights > 0)
+    assert np.allclose(weights.sum(axis=1), 1.0)

@@ -507,8 +507,10 @@ def _weights(stair: np.ndarray) -> np.ndarray:
         edges = np.diff(hull, axis=0)
         normals = [np.array([-dy, dx]) for dx, dy in edges if dx > 0 and dy < 0]
         normals = [normals[i] for i in _spread(len(normals), MAX_WEIGHTS - len(fixed))]
-    weights = np.array([w / w.sum() for w in [*normals, *fixed]])
-    return np.unique(weights.round(12), axis=0)
+    weights = np.unique(np.array([w / w.sum() for w in [*normals, *fixed]]).round(12), axis=0)
+    # a (nearly) vertical or flat hull edge rounds to a zero weight, and 0 * inf (an open
+    # corner) would be NaN: such a direction cannot prune anything anyway
+    return weights[np.all(weights > 0, axis=1)]
 
 
 def _sparse_max(values: np.ndarray) -> np.ndarray:
@@ -674,7 +676,8 @@ def _insert_into_staircase(
     stair_y: np.ndarray, stair_z: np.ndarray, y: np.ndarray, z: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (y, z) staircase (y ascending, z strictly descending) with points added, those
-    it then dominates dropped: a linear merge, no re-sort of the staircase."""
+    it then dominates dropped: a linear merge, no re-sort of the staircase. The points must
+    not be weakly dominated by the staircase (as _sweep_3d's survivors are not)."""
     order = np.lexsort((z, y))
     y, z = y[order], z[order]
     at = np.searchsorted(stair_y, y, side="left")  # new points before equal y
