@@ -23,9 +23,10 @@ from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
 MAX_PROXY_STEPS = 4096
 """Budget grid cells at most; with a budget B the default resolution is B / MAX_PROXY_STEPS."""
 
-MAX_TABLE_CELLS = 600_000_000
+MAX_TABLE_CELLS = 1_000_000_000
 """Back-pointer cells (units x options x budget steps, one byte each up to 255 options: about
-600 MB) the exact grid may need; beyond it `exact_resolution` gives up and `auto` uses HiGHS."""
+1 GB) the exact grid may need; beyond it `exact_resolution` gives up and `auto` uses HiGHS.
+The 5,000-layer budgeted chain of benchmarks/solver_policy.py needs 7.2e8."""
 
 AUTO_MAX_WORK = 300_000_000
 """Predecessor comparisons (sum over units of options x previous options x budget steps) up
@@ -144,7 +145,10 @@ def _solve(
     if not math.isfinite(value[o, level]):
         if exact:
             return Solution("chain-dp", "infeasible", objective, solve_time_s=elapsed)
-        detail = f"no mapping within the budget on a proxy grid of {resolution:.3g}"
+        detail = (
+            f"no mapping within the budget on a proxy grid of {resolution:.3g} (each score is "
+            "rounded up to it, so a coarse grid can exclude every mapping); use --solver highs"
+        )
         return Solution("chain-dp", "error", objective, solve_time_s=elapsed, detail=detail)
     choice = [o]
     for k in range(len(units) - 1, 0, -1):
