@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,47 @@ def test_solve_out_into_proc_is_one_line_exit_1(capsys: pytest.CaptureFixture[st
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: /proc/version: cannot write it")
     assert ".version." not in err  # the temporary file's name is not the user's business
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_out_onto_a_special_file_is_refused_and_it_stays(tmp_path: Path) -> None:
+    """A rename over a device (as root: /dev/full, found by a hostile-input sweep), FIFO or
+    socket would replace it; a FIFO stands in for the device here, harmlessly."""
+    from milp_map.errors import MilpMapError
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(MilpMapError, match="not a regular file"):
+        files.write_text_atomic("x", fifo)
+    assert main(["--model", "resnet8", "--quiet", "--out", str(fifo)]) == 2
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--max-latency", "1e308"],
+        ["--max-energy", "1e308"],
+        ["--max-latency", "1e200", "--granularity", "channel", "--group-size", "16"],
+    ],
+)
+def test_a_bound_beyond_any_mapping_is_one_line(
+    flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a hostile-input sweep: these overflowed the solvers' scaled rows."""
+    assert main(["--model", "resnet8", "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "beyond any mapping" in err
+
+
+@pytest.mark.parametrize("solver", ["highs", "cpsat"])
+def test_a_huge_proxy_bound_binds_nothing(solver: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--max-proxy 1e308 (no cap: scores have no natural unit) equals no proxy bound."""
+    assert main(["--model", "resnet8", "--quiet", "--solver", solver, "--max-proxy", "1e308"]) == 0
+    free = capsys.readouterr().out.split("status ")[1].split(";")[1]
+    assert (
+        main(["--model", "resnet8", "--quiet", "--solver", solver, "--max-proxy-fraction", "1"])
+        == 0
+    )
+    assert capsys.readouterr().out.split("status ")[1].split(";")[1] == free

@@ -72,6 +72,18 @@ class UnitEdge:
     the tensor that crosses, in channel-split mode)."""
 
 
+MAX_BOUNDS = {"max_latency_s": 1e9, "max_energy_j": 1e9}
+"""Largest latency (s) and energy (J) bound taken: 30 years, a gigajoule; a larger one can
+only be a way of saying "no bound" and would overflow the solvers' scaled rows."""
+
+
+def normalised_limit(bound: float, scale: float) -> float:
+    """A bound as a solver row's right-hand side: divided by its worst-case scale (every
+    mapping is at most 1 there, so anything above 2 binds nothing and is held at 2, far
+    from overflow) plus the feasibility tolerance."""
+    return min(bound / scale, 2.0) + FEASIBILITY_RTOL
+
+
 @dataclass(frozen=True)
 class Constraints:
     max_latency_s: float | None = None
@@ -90,6 +102,12 @@ class Constraints:
             if value is not None and not 0 <= value < math.inf:
                 raise MilpMapError(
                     f"{flag} must be a finite number >= 0, got {value} (leave it out for no bound)"
+                )
+            cap = MAX_BOUNDS.get(name)
+            if value is not None and cap is not None and value > cap:
+                raise MilpMapError(
+                    f"{flag} {value:g} is beyond any mapping (at most {cap:g}); "
+                    "leave it out for no bound"
                 )
         f = self.max_proxy_fraction
         if f is not None and not 0.0 <= f <= 1.0:

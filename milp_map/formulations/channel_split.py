@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from milp_map.core.problem import FEASIBILITY_RTOL, active_bounds
+from milp_map.core.problem import active_bounds, normalised_limit
 from milp_map.core.solution import Part, Solution, proven_solution
 from milp_map.core.split import Configuration, SplitProblem, SplitUnit, configurations
 from milp_map.evaluation.evaluator import evaluate_split
@@ -132,7 +132,7 @@ def build(
         )
     model = SplitModel(c, s, z, r, w, p)
     for quantity, bound in bounds.items():
-        limit = bound / scales[quantity] + FEASIBILITY_RTOL
+        limit = normalised_limit(bound, scales[quantity])
         backend.add_at_most(_expression(problem, model, quantity), limit)
 
     # objective

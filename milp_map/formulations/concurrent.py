@@ -259,11 +259,17 @@ def _contention(
                     model.add_implication(overlap, slowed[k])
 
 
+MAX_ROW_UNITS = 2**53
+"""Largest right-hand side of an integer time or energy row: a bound past it (a huge
+--max-latency or --max-energy) binds nothing, and CP-SAT takes 64-bit integers only."""
+
+
 def _latency_limit(problem: ScheduleProblem, grid: TimeGrid, bound_s: float) -> int:
     """A time bound in ticks: held to the checker's tolerance (FEASIBILITY_RTOL of the scale,
     as every mode) and relaxed by the tick rounding, so no schedule the checker accepts is cut
     off (also when bound / tick lands just below an integer in floating point)."""
-    return math.floor((bound_s + problem.tolerance("latency") + grid.error_s) / grid.tick_s)
+    ticks = math.floor((bound_s + problem.tolerance("latency") + grid.error_s) / grid.tick_s)
+    return min(ticks, MAX_ROW_UNITS)
 
 
 def _proxy_budgets(
@@ -350,7 +356,10 @@ def _energy_bound(
     slack += coef * grid.error_s / grid.tick_s
     model.add(
         coef * makespan + sum(c * v for c, v in terms)
-        <= math.floor((problem.max_energy_j + problem.tolerance("energy")) / unit + slack)
+        <= min(
+            math.floor((problem.max_energy_j + problem.tolerance("energy")) / unit + slack),
+            MAX_ROW_UNITS,
+        )
     )
 
 

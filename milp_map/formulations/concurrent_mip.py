@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from milp_map.core.problem import FEASIBILITY_RTOL
+from milp_map.core.problem import FEASIBILITY_RTOL, normalised_limit
 from milp_map.core.schedule import ScheduleProblem, ScheduleSolution, undominated_options
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.timeline import retime, solution_of
@@ -109,13 +109,13 @@ def build(problem: ScheduleProblem, backend: ContinuousBackend) -> ScheduleMip:
                 for j in problem.jobs_of[n]
                 for o, var in x[j].items()
             ]
-            backend.add_at_most(terms, budget / scale + FEASIBILITY_RTOL)
+            backend.add_at_most(terms, normalised_limit(budget, scale))
     if problem.max_switches is not None:
         _switch_limits(problem, backend, on)
     energy = _energy(problem, x, y, makespan)
     if problem.max_energy_j is not None:
         scale = problem.scales["energy"]
-        backend.add_at_most(energy, problem.max_energy_j / scale + FEASIBILITY_RTOL)
+        backend.add_at_most(energy, normalised_limit(problem.max_energy_j, scale))
 
     # objective (normalised: time by H, energy by its worst case)
     objective = problem.objective

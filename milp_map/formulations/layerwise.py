@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from milp_map.core.problem import FEASIBILITY_RTOL, Problem, active_bounds
+from milp_map.core.problem import Problem, active_bounds, normalised_limit
 from milp_map.core.solution import Solution, proven_solution
 from milp_map.evaluation.evaluator import evaluate_choice, mapping_of
 from milp_map.solvers import SolverSettings, make_backend
@@ -68,7 +68,7 @@ def build(
             pairs = [(y[(e, a, b)], 1) for a in _accelerators(problem, edge.src)]
             backend.add_equal(pairs + [(v, -1) for v in _on(problem, x, edge.dst, b)], 0)
     for quantity, bound in bounds.items():
-        limit = bound / scales[quantity] + FEASIBILITY_RTOL
+        limit = normalised_limit(bound, scales[quantity])
         backend.add_at_most(_expression(problem, x, y, quantity), limit)
 
     # objective

@@ -31,6 +31,9 @@ def check_out_path(path: str | Path) -> Path:
         raise MilpMapError(f"{path}: is a directory; --out takes the path of a file to write")
     if not path.parent.is_dir():
         raise MilpMapError(f"{path}: folder {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        # a rename over a device, FIFO or socket would replace it (as root: /dev/full)
+        raise MilpMapError(f"{path}: is not a regular file; --out takes a file to (over)write")
     return path
 
 
