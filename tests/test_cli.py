@@ -317,7 +317,7 @@ def test_pareto_points_below_two_is_a_clear_error(capsys) -> None:
         (["--time-limit", "0"], "--time-limit must be > 0"),
         (["--gap", "-0.1"], "--gap must be >= 0"),
         (["--threads", "0"], "--threads must be >= 1"),
-        (["--seed", "-1"], "--seed must be >= 0"),
+        (["--seed", "-1"], "--seed must be in 0.."),
     ],
 )
 def test_bad_solver_limits_are_one_line_errors(flags: list[str], message: str, capsys) -> None:

@@ -123,7 +123,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) 
     ("flags", "message"),
     [
         (["--lambdas", "0"], "--lambdas must be >= 1"),
-        (["--seed", "-1"], "--seed must be >= 0"),
+        (["--seed", "-1"], "--seed must be in 0.."),
         (["--threads", "0"], "--threads must be >= 1"),
         (["--time-limit", "0"], "--time-limit must be > 0"),
         (["--methods", ","], "name at least one"),

@@ -74,3 +74,29 @@ def test_a_deeply_nested_mapping_json_is_one_line(tmp_path: Path, depth: int) ->
     with pytest.raises(MilpMapError, match="nested too deeply") as caught:
         load_mapping_file(path)
     assert "\n" not in str(caught.value)
+
+
+def test_a_5000_digit_number_in_a_mapping_json_is_one_line(tmp_path: Path) -> None:
+    """Python refuses to parse integers of more than 4,300 digits (found by a hostile sweep:
+    check, export and evaluate gave a traceback)."""
+    from milp_map.io.mappings import load_mapping_file
+
+    path = tmp_path / "big.json"
+    path.write_text('[{"name": "c1", "accelerator": "digital", "channels": ' + "9" * 5000 + "}]")
+    with pytest.raises(MilpMapError, match="cannot be read") as caught:
+        load_mapping_file(path)
+    assert "\n" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_a_seed_past_32_bits_is_refused_in_a_grid_and_on_the_command_line(tmp_path: Path) -> None:
+    """Found by a hostile sweep: a 26-digit seed broke the results table on every rerun."""
+    from milp_map.cli.solve import main as solve
+    from milp_map.cli.sweep import main as sweep
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text(
+        "models: [resnet8]\nplatforms: [diana]\nsettings: {seeds: [" + "9" * 26 + "]}\n"
+    )
+    assert sweep([str(grid), "--out", str(tmp_path / "o"), "--jobs", "0", "--quiet"]) == 2
+    assert solve(["--seed", str(2**31), "--quiet"]) == 2
+    assert not (tmp_path / "o" / "results.csv").exists()

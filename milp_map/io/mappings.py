@@ -29,6 +29,8 @@ def load_mapping_file(path: str | Path) -> tuple[dict[str, Any], list[Any]]:
         ) from None
     except RecursionError:
         raise MilpMapError(f"{path}: JSON nested too deeply for a mapping file") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise MilpMapError(f"{path}: a JSON value cannot be read ({exc})") from None
     if isinstance(data, list):
         return {}, data
     if isinstance(data, dict) and isinstance(data.get("layers"), list):

@@ -61,6 +61,9 @@ MIN_SOLVE_S = 0.05
 """The shortest time limit a solve is given past its run's deadline."""
 
 
+MAX_SEED = 2**31 - 1
+"""Largest random seed: CP-SAT takes a 32-bit one, and result tables store it as an integer."""
+
 FIELD_NAMES = {"time_limit": "time_limit_s", "gap": "rel_gap", "threads": "threads", "seed": "seed"}
 
 
@@ -79,8 +82,8 @@ def check_limits(
         raise MilpMapError(f"{names['gap']} must be >= 0, got {rel_gap}")
     if threads < 1:
         raise MilpMapError(f"{names['threads']} must be >= 1, got {threads}")
-    if seed < 0:
-        raise MilpMapError(f"{names['seed']} must be >= 0, got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise MilpMapError(f"{names['seed']} must be in 0..{MAX_SEED}, got {seed}")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -34,6 +34,7 @@ from milp_map.io.platforms import (
     resolve_platform_path,
 )
 from milp_map.io.tables import describe_validation_error, read_yaml_mapping
+from milp_map.solvers.base import MAX_SEED
 
 EXACT_METHODS = ("exact",)
 
@@ -101,13 +102,17 @@ class BudgetEntry(_Strict):
 Solver = Literal["auto", "cpsat", "highs", "cbc", "dp", "portfolio"]
 
 
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A random seed as the solvers take it (see solvers.base.MAX_SEED)."""
+
+
 class Settings(_Strict):
     """Solver settings for every method, unless a method entry overrides them."""
 
     solver: Solver = "auto"
     time_limit_s: float | None = Field(default=None, gt=0)
     gap: float | None = Field(default=None, ge=0)
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1)
 
 
 class MethodEntry(_Strict):
@@ -115,7 +120,7 @@ class MethodEntry(_Strict):
     solver: Solver | None = None
     time_limit_s: float | None = Field(default=None, gt=0)
     gap: float | None = Field(default=None, ge=0)
-    seeds: list[int] | None = Field(default=None, min_length=1)
+    seeds: list[Seed] | None = Field(default=None, min_length=1)
 
 
 class GridSpec(_Strict):
