@@ -389,3 +389,40 @@ def test_weights_are_strictly_positive_even_for_an_almost_vertical_hull_edge() -
     weights = label_front._weights(stair)
     assert len(weights) and np.all(weights > 0)
     assert np.allclose(weights.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("method", ["label-dp", "epsilon-constraint"])
+def test_ctrl_c_in_a_front_writes_what_it_has_and_exits_130(
+    method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a hostile sweep: an interrupted front exited 1 (incomplete), not 130."""
+    from milp_map.exact import pareto
+
+    if method == "label-dp":
+        real_run = label_front._run
+        calls = []
+
+        def interrupted_exact_pass(*args: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real_run(*args)
+
+        monkeypatch.setattr(label_front, "_run", interrupted_exact_pass)
+    else:
+        real_step = pareto._lexicographic_step
+        steps = []
+
+        def interrupted_third_step(*args: Any) -> Any:
+            steps.append(1)
+            if len(steps) == 3:
+                raise KeyboardInterrupt
+            return real_step(*args)
+
+        monkeypatch.setattr(pareto, "_lexicographic_step", interrupted_third_step)
+    out = tmp_path / "front.json"
+    argv = ["--model", "mobilenet_v1", "--platform", "rockpi-n10", "--pareto", "latency,energy"]
+    argv += ["--pareto-method", method, "--quiet", "--out", str(out)]
+    assert main(argv) == 130
+    data = json.loads(out.read_text())
+    assert data["points"] and data["complete"] is False and "interrupted" in data["detail"]

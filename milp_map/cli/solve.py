@@ -662,6 +662,9 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
     front, references, solve_fn = pipeline.front(
         target, quantities, args.solver, settings, points=args.points, method=args.pareto_method
     )
+    if not front.points and front.interrupted:
+        print("interrupted before the front's first point: nothing written", file=sys.stderr)
+        return common.EXIT_INTERRUPTED
     if not front.points:
         raise InfeasibleError(
             "no mapping meets the bounds: " + pipeline.explain_infeasible(target, solve_fn)
@@ -683,6 +686,8 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
         if len(shown) < len(table):
             print(f"({len(shown)} of {len(table)} points shown, evenly spaced; all in {paths[0]})")
     print("wrote " + ", ".join(str(p) for p in [*paths, png]))
+    if front.interrupted:
+        return common.EXIT_INTERRUPTED  # what it found is written, as a solve's best mapping
     return common.EXIT_OK if front.complete else common.EXIT_INCOMPLETE
 
 

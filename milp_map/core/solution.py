@@ -162,6 +162,8 @@ class Front:
     """Why the front is incomplete, or how it was thinned."""
     method: str = "epsilon-constraint"
     """How it was computed: "epsilon-constraint" (sweep) or "label-dp" (label setting)."""
+    interrupted: bool = False
+    """Stopped by Ctrl-C (or SIGTERM): the command line then exits 130 after writing it."""
 
     def values(self) -> list[tuple[float, float]]:
         """(f1, f2) of every point, in natural units."""

@@ -136,7 +136,9 @@ def _label_dp(
         elapsed = time.perf_counter() - start
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "time limit"
         detail = f"{why} during the label DP's first pass: no mapping yet"
-        return Front(quantities, (), False, elapsed, detail=detail, method="label-dp"), ""
+        stopped = isinstance(exc, KeyboardInterrupt)
+        front = Front(quantities, (), False, elapsed, detail=detail, method="label-dp")
+        return dataclasses.replace(front, interrupted=stopped), ""
     points = list(result.points)
     if delta is not None:
         points = _spaced(points, quantities[1], delta)
@@ -154,6 +156,7 @@ def _label_dp(
         delta=0.0 if delta is None else delta,
         detail=detail,
         method="label-dp",
+        interrupted=result.stopped == "interrupted",
     )
     return front, ""
 
@@ -196,6 +199,7 @@ def _sweep(
     bar = tqdm(
         desc=f"pareto {f1},{f2}", unit="pt", file=sys.stderr, disable=not progress, mininterval=1.0
     )
+    interrupted = False
     try:
         while True:
             bar.set_postfix_str(f"{f2} <= {_format(f2, bounds.get(f2))}")
@@ -219,7 +223,7 @@ def _sweep(
             bounds = {**own, f2: _value(point, f2) - delta - problem.tolerance(f2)}
             hint = point.extra.get("choice")
     except KeyboardInterrupt:
-        complete, detail = False, f"interrupted after {len(found)} points"
+        complete, detail, interrupted = False, f"interrupted after {len(found)} points", True
     finally:
         bar.close()
     return Front(
@@ -229,6 +233,7 @@ def _sweep(
         solve_time_s=time.perf_counter() - start,
         delta=delta,
         detail=detail,
+        interrupted=interrupted,
     )
 
 
