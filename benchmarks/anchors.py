@@ -186,6 +186,11 @@ def chain_rows(sizes: list[int]) -> list[str]:
     return rows
 
 
+def _table(caption: str, header: list[str], rows: list[str]) -> list[str]:
+    """A Markdown table after a blank line and its caption."""
+    return ["", caption, "", f"| {' | '.join(header)} |", "|---" * len(header) + "|", *rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="also write the tables to this Markdown file")
@@ -194,40 +199,34 @@ def main() -> None:
     models = FRONT_MODELS[:1] if args.quick else FRONT_MODELS
     sizes = [1000] if args.quick else [1000, 5000]
     began = time.perf_counter()
-    lines = [f"Measured on {host.node()} ({host.machine()}), one method at a time.", ""]
-    lines += [
-        "PiQi: latency-energy front on rockpi-n10, proxy budget 0.5, one `compare` run each:",
-        "",
-        "| model | method | points | wall time | time / NSGA-II | hypervolume / exact |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = [f"Measured on {host.node()} ({host.machine()}), one method at a time."]
+    fronts = []
     for model in models:
         print(f"front of {model} ...", file=sys.stderr, flush=True)
-        lines += front_rows(model)
-        print("\n".join(lines[-2:]), file=sys.stderr, flush=True)  # kept if a later part fails
+        fronts += front_rows(model)
+        print("\n".join(fronts[-2:]), file=sys.stderr, flush=True)  # kept if a later part fails
+    lines += _table(
+        "PiQi: latency-energy front on rockpi-n10, proxy budget 0.5, one `compare` run each:",
+        ["model", "method", "points", "wall time", "time / NSGA-II", "hypervolume / exact"],
+        fronts,
+    )
     lines += [
         "",
         "Hypervolume within a box 10% past the exact front's worst latency and energy: 0 means",
         "every NSGA-II point lies outside it.",
     ]
     print("HaX-CoNN instance ...", file=sys.stderr, flush=True)
-    lines += [
-        "",
+    lines += _table(
         "HaX-CoNN: googlenet + alexnet on xavier-haxconn, min makespan:",
-        "",
-        "| method | status | makespan | wall time | time / CP-SAT |",
-        "|---|---|---|---|---|",
-        *haxconn_rows(),
-    ]
+        ["method", "status", "makespan", "wall time", "time / CP-SAT"],
+        haxconn_rows(),
+    )
     print("chains ...", file=sys.stderr, flush=True)
-    lines += [
-        "",
+    lines += _table(
         "Budgeted chains (4 accelerators, 2 DVFS levels, integer scores, proxy budget 30%):",
-        "",
-        "| instance | run | status | solve time | time / fastest proof | objective / best |",
-        "|---|---|---|---|---|---|",
-        *chain_rows(sizes),
-    ]
+        ["instance", "run", "status", "solve time", "time / fastest proof", "objective / best"],
+        chain_rows(sizes),
+    )
     lines.append(f"\n(all of it {time.perf_counter() - began:.0f} s)")
     text = "\n".join(lines)
     print(text)

@@ -158,7 +158,7 @@ def test_completion_bounds_never_exceed_the_best_completion(seed: int) -> None:
     quantities = PAIRS[seed % 3]
     search = label_front.Search.of(problem, quantities)
     rng = np.random.default_rng(seed)
-    incumbents = rng.uniform(0, 1, size=(5, 2)) * label_front._column_scales(search)
+    incumbents = rng.uniform(0, 1, size=(5, 2)) * search.scale
     prune = label_front.Prune.of(search, incumbents)
     choices = np.array(list(itertools.product(*(range(len(u.options)) for u in problem.units))))
     full = np.array([list(evaluate_choice(problem, tuple(c)).as_dict().values()) for c in choices])
@@ -353,6 +353,22 @@ def test_a_time_limit_during_the_sketch_gives_an_empty_incomplete_front() -> Non
     assert "time limit" in front.detail
 
 
+def _stopped_on_call(real: Any, n: int, raised: type[BaseException] | None) -> Any:
+    """`real`, except that its n-th call raises `raised` (or returns None when that is None,
+    as a pass stopped by its deadline does)."""
+    calls = []
+
+    def stopped(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == n:
+            if raised is not None:
+                raise raised
+            return None
+        return real(*args)
+
+    return stopped
+
+
 @pytest.mark.parametrize("stop", ["deadline", "ctrl-c"])
 def test_a_stopped_exact_pass_returns_the_sketch_unproven(
     stop: str, monkeypatch: pytest.MonkeyPatch
@@ -360,18 +376,8 @@ def test_a_stopped_exact_pass_returns_the_sketch_unproven(
     """The sketch's non-dominated mappings come back feasible (no bound), the front is
     incomplete and says why; each point is a real mapping within the bounds."""
     problem, values = _instance(5, "inception")
-    real_run = label_front._run
-    calls = []
-
-    def stopped_second_pass(*args: Any) -> Any:
-        calls.append(args)
-        if len(calls) == 2:
-            if stop == "ctrl-c":
-                raise KeyboardInterrupt
-            return None
-        return real_run(*args)
-
-    monkeypatch.setattr(label_front, "_run", stopped_second_pass)
+    stopped = KeyboardInterrupt if stop == "ctrl-c" else None  # None: _run's past deadline
+    monkeypatch.setattr(label_front, "_run", _stopped_on_call(label_front._run, 2, stopped))
     front = exact_front(problem, _no_solver, ("latency", "energy"), progress=False)
     assert front.method == "label-dp" and not front.complete and front.points
     assert ("interrupted" if stop == "ctrl-c" else "time limit") in front.detail
@@ -398,28 +404,12 @@ def test_ctrl_c_in_a_front_writes_what_it_has_and_exits_130(
     """Found by a hostile sweep: an interrupted front exited 1 (incomplete), not 130."""
     from milp_map.exact import pareto
 
-    if method == "label-dp":
-        real_run = label_front._run
-        calls = []
-
-        def interrupted_exact_pass(*args: Any) -> Any:
-            calls.append(1)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
-            return real_run(*args)
-
-        monkeypatch.setattr(label_front, "_run", interrupted_exact_pass)
-    else:
-        real_step = pareto._lexicographic_step
-        steps = []
-
-        def interrupted_third_step(*args: Any) -> Any:
-            steps.append(1)
-            if len(steps) == 3:
-                raise KeyboardInterrupt
-            return real_step(*args)
-
-        monkeypatch.setattr(pareto, "_lexicographic_step", interrupted_third_step)
+    if method == "label-dp":  # the exact pass
+        stopped = _stopped_on_call(label_front._run, 2, KeyboardInterrupt)
+        monkeypatch.setattr(label_front, "_run", stopped)
+    else:  # the third lexicographic step
+        stopped = _stopped_on_call(pareto._lexicographic_step, 3, KeyboardInterrupt)
+        monkeypatch.setattr(pareto, "_lexicographic_step", stopped)
     out = tmp_path / "front.json"
     argv = ["--model", "mobilenet_v1", "--platform", "rockpi-n10", "--pareto", "latency,energy"]
     argv += ["--pareto-method", method, "--quiet", "--out", str(out)]

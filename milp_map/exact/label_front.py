@@ -203,27 +203,36 @@ class Search:
 
     problem: Problem
     accelerators: list[str]
-    live: list[list[int]]
+    views: list[Frontier]
+    """Per unit: the remembered units before and after it and its in-edges' costs."""
+    costs: list[np.ndarray]
+    """Per unit: (latency, total energy, proxy) of each option."""
     bounds: dict[str, float]
     relevant: list[int]
     """Label columns dominance compares: the requested quantities and the bounded ones."""
     columns: list[int]
     """The label columns of f1 and f2."""
+    scale: np.ndarray
+    """The problem's scales of f1 and f2."""
     limit: np.ndarray
     ahead: np.ndarray
 
     @classmethod
     def of(cls, problem: Problem, quantities: tuple[str, str]) -> Search:
         bounds = active_bounds(problem)
+        accelerators = sorted({o.accelerator for u in problem.units for o in u.options})
+        costs = [_option_costs(problem, k) for k in range(len(problem.units))]
         return cls(
             problem,
-            sorted({o.accelerator for u in problem.units for o in u.options}),
-            frontier(problem),
+            accelerators,
+            _views(problem, accelerators),
+            costs,
             bounds,
             [QUANTITIES.index(q) for q in QUANTITIES if q in quantities or q in bounds],
             [QUANTITIES.index(q) for q in quantities],
+            np.array([problem.scales[q] for q in quantities]),
             _limits(problem, bounds),
-            _cost_still_ahead(problem),
+            _cost_still_ahead(costs),
         )
 
 
@@ -245,10 +254,7 @@ def _run(
     history: list[tuple[np.ndarray, np.ndarray]] = []  # (option, parent) of each unit's labels
     peak = 0
     for k in range(len(problem.units)):
-        after = search.live[k + 1] if k + 1 < len(search.live) else []
-        shifts = _entry_shifts(problem, k, search.live[k], search.accelerators)
-        view = Frontier(search.live[k], after, shifts)
-        step = _extend(search, k, labels, view, max_labels, per_group, prune)
+        step = _extend(search, k, labels, max_labels, per_group, prune)
         peak = max(peak, step.built)
         labels = step.labels
         history.append((step.option, step.parent))
@@ -276,7 +282,6 @@ def _extend(
     search: Search,
     k: int,
     labels: Labels,
-    view: Frontier,
     max_labels: int,
     per_group: int | None,
     prune: Prune | None,
@@ -292,8 +297,8 @@ def _extend(
     same accelerators for the units still joined to later ones (`view.after`): those face
     the same future. Raises LabelCapExceeded before building more than `max_labels` labels.
     """
-    problem, relevant = search.problem, search.relevant
-    costs = _option_costs(problem, k)
+    problem, relevant, view = search.problem, search.relevant, search.views[k]
+    costs = search.costs[k]
     accelerators = search.accelerators
     acc_of_option = np.array([accelerators.index(o.accelerator) for o in problem.units[k].options])
     useful = _grouped_pareto(costs[:, relevant], acc_of_option)  # the rest lose on their own
@@ -399,9 +404,8 @@ class Prune:
 
     search: Search
     nadirs: np.ndarray
-    """(corners, 2): (f1, f2) of each local nadir point, f1 ascending, inf at the ends."""
-    weights: np.ndarray
-    """(J, 2): positive weights on (f1 / scale, f2 / scale)."""
+    """(corners, 2): (f1, f2) / scale of each local nadir point, f1 ascending, inf at the
+    ends."""
     range_max: list[np.ndarray]
     """Per weight, a sparse table of the corners' weighted sums for range maxima."""
     ideal: list[Bound]
@@ -414,30 +418,30 @@ class Prune:
         nadirs = np.column_stack(
             [np.append(stair[:, 0], np.inf), np.insert(stair[:, 1], 0, np.inf)]
         )
-        scale = _column_scales(search)
-        weights = _weights(stair / scale)
-        sums = (nadirs / scale) @ weights.T  # inf where a corner is open
-        costs = [_option_costs(search.problem, k) for k in range(len(search.problem.units))]
+        weights = _weights(stair / search.scale)
+        nadirs = nadirs / search.scale
+        sums = nadirs @ weights.T  # inf where a corner is open
+        costs = search.costs
         budgets = [QUANTITIES.index(b) for b in search.bounds]
         ideal = [
             Bound.of(costs, np.eye(3)[c], [b for b in budgets if b != c], search.limit)
             for c in search.columns
         ]
         weighted = [
-            Bound.of(costs, _on_columns(w / scale, search.columns), budgets, search.limit)
+            Bound.of(costs, _on_columns(w / search.scale, search.columns), budgets, search.limit)
             for w in weights
         ]
         tables = [_sparse_max(column) for column in sums.T]
-        return cls(search, nadirs, weights, tables, ideal, weighted)
+        return cls(search, nadirs, tables, ideal, weighted)
 
     def beaten(self, k: int, spent: np.ndarray) -> np.ndarray:
         """Mask of labels (values `spent` over units < k) whose every completion an
         incumbent weakly dominates (by more than the rounding margin)."""
         margin = PRUNE_RTOL * 2.0  # of each quantity's scale, per scaled coordinate
-        scale = _column_scales(self.search)
+        scale = self.search.scale
         least = [b.least(k, spent) / s - margin for b, s in zip(self.ideal, scale, strict=True)]
-        lo = np.searchsorted(self.nadirs[:, 0] / scale[0], least[0], side="right")
-        hi = np.searchsorted(-self.nadirs[:, 1] / scale[1], -least[1], side="left")
+        lo = np.searchsorted(self.nadirs[:, 0], least[0], side="right")
+        hi = np.searchsorted(-self.nadirs[:, 1], -least[1], side="left")
         beaten = lo >= hi  # no corner beyond the ideal point
         for table, bound in zip(self.range_max, self.weighted, strict=True):
             rows = np.flatnonzero(~beaten)
@@ -483,11 +487,6 @@ class Bound:
                 left = self.limit[b] - spent[:, b]
                 least = np.maximum(least, spent @ self.weight + np.interp(left, budget, cost))
         return least
-
-
-def _column_scales(search: Search) -> np.ndarray:
-    """The problem's scales of f1 and f2."""
-    return np.array([search.problem.scales[QUANTITIES[c]] for c in search.columns])
 
 
 def _on_columns(weight: np.ndarray, columns: list[int]) -> np.ndarray:
@@ -586,16 +585,22 @@ def _option_costs(problem: Problem, k: int) -> np.ndarray:
     ).reshape(-1, 3)
 
 
-def _entry_shifts(
-    problem: Problem, k: int, before: list[int], accelerators: list[str]
-) -> list[tuple[int, np.ndarray]]:
-    """Each in-edge of unit k: its source's position in `before` and [from, to] ->
-    (latency, total energy, 0) of crossing it."""
-    return [
-        (before.index(e.src), _transition_shift(problem, e, accelerators))
-        for e in problem.edges
-        if e.dst == k
-    ]
+def _views(problem: Problem, accelerators: list[str]) -> list[Frontier]:
+    """Per unit k: the units remembered before and after it, and each in-edge's source
+    position in `before` with [from, to] -> (latency, total energy, 0) of crossing it."""
+    live = frontier(problem)
+    into: dict[int, list[UnitEdge]] = {}
+    for e in problem.edges:
+        into.setdefault(e.dst, []).append(e)
+    views = []
+    for k, before in enumerate(live):
+        after = live[k + 1] if k + 1 < len(live) else []
+        shifts = [
+            (before.index(e.src), _transition_shift(problem, e, accelerators))
+            for e in into.get(k, [])
+        ]
+        views.append(Frontier(before, after, shifts))
+    return views
 
 
 def _transition_shift(problem: Problem, edge: UnitEdge, accelerators: list[str]) -> np.ndarray:
@@ -617,13 +622,14 @@ def _limits(problem: Problem, bounds: dict[str, float]) -> np.ndarray:
     return limit
 
 
-def _cost_still_ahead(problem: Problem) -> np.ndarray:
-    """[k] -> least (latency, energy, proxy) units k.. still add (transitions may cost 0).
+def _cost_still_ahead(costs: list[np.ndarray]) -> np.ndarray:
+    """[k] -> least (latency, energy, proxy) units k.. still add (transitions may cost 0),
+    from each unit's option costs.
 
     Every cost is nonnegative, so a label whose spend plus this exceeds a bound is dead.
     """
-    least = np.array([_option_costs(problem, k).min(axis=0) for k in range(len(problem.units))])
-    ahead = np.zeros((len(problem.units) + 1, 3))
+    least = np.array([unit.min(axis=0) for unit in costs]).reshape(-1, 3)
+    ahead = np.zeros((len(costs) + 1, 3))
     ahead[:-1] = np.cumsum(least[::-1], axis=0)[::-1]
     return ahead
 

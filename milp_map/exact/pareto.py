@@ -134,11 +134,19 @@ def _label_dp(
         return None, note
     except (KeyboardInterrupt, label_front.LabelDeadline) as exc:
         elapsed = time.perf_counter() - start
-        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else "time limit"
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        why = "interrupted" if interrupted else "time limit"
         detail = f"{why} during the label DP's first pass: no mapping yet"
-        stopped = isinstance(exc, KeyboardInterrupt)
-        front = Front(quantities, (), False, elapsed, detail=detail, method="label-dp")
-        return dataclasses.replace(front, interrupted=stopped), ""
+        front = Front(
+            quantities,
+            (),
+            False,
+            elapsed,
+            detail=detail,
+            method="label-dp",
+            interrupted=interrupted,
+        )
+        return front, ""
     points = list(result.points)
     if delta is not None:
         points = _spaced(points, quantities[1], delta)
