@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "milp_map.compare",
         "milp_map.sweep",
         "milp_map.zoo",
+        "milp_map.fit_platform",
         "milp_map.proxy",
         "milp_map.sensitivity",
         "milp_map.finetune",

@@ -1,0 +1,164 @@
+"""Write a platform YAML (and its cost and transfer tables) with fitted adjustments applied.
+
+The adjustment is what milp_map/evaluation/fit.py estimates from measured runs: a latency and an
+energy scale per accelerator, a scale on transfers, a fixed cost per accelerator switch (from,
+to) and the static power. The written platform is an ordinary preset: every solver, the
+evaluator and `check` read it as they read the original, so they optimise the fitted model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from milp_map.core.costmodels import ANALYTICAL_MODELS
+from milp_map.io.files import write_text_atomic
+from milp_map.io.platforms import read_platform_yaml
+from milp_map.io.tables import read_csv_checked
+
+TABLE_FLOAT = "%.9g"
+RATE_PARAMETERS: dict[str, dict[str, int]] = {
+    "roofline": {"macs_per_s": -1, "bytes_per_s": -1, "overhead_s": 1},
+    "diana_digital": {"freq_hz": -1},
+}
+"""Analytical models whose latency scales exactly with their parameters (x scale**power):
+a latency scale lands there when the accelerator has no operating points. DIANA's analog
+model has a fixed-time term, so only operating points can scale it."""
+
+
+@dataclass(frozen=True)
+class PlatformAdjustment:
+    """Multipliers (1 = unchanged) and added costs; table rows change only for `networks`."""
+
+    networks: frozenset[str]
+    latency_scale: Mapping[str, float] = field(default_factory=dict)
+    energy_scale: Mapping[str, float] = field(default_factory=dict)
+    transfer_latency_scale: float = 1.0
+    transfer_energy_scale: float = 1.0
+    switch_s: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    """Latency added to every tensor that crosses from one accelerator to another."""
+    static_power_w: float | None = None
+    """None keeps the platform's static power."""
+
+
+def write_adjusted_platform(
+    source: Path, adjustment: PlatformAdjustment, out_yaml: Path, name: str, note: str
+) -> Path:
+    """Write `source` with `adjustment` applied as `out_yaml`; side tables go in a folder
+    named after the platform beside it. Returns the YAML's path."""
+    raw = read_platform_yaml(source)
+    side = out_yaml.parent / name
+    side.mkdir(parents=True, exist_ok=True)
+    raw["name"] = name
+    raw["description"] = f"{str(raw.get('description', '')).strip()} {note}".strip()
+    if adjustment.static_power_w is not None:
+        raw["static_power_w"] = float(adjustment.static_power_w)
+    tables: dict[str, str] = {}
+    for acc in raw["accelerators"]:
+        _adjust_accelerator(acc, adjustment)
+        table = acc.get("cost", {}).get("table")
+        if table is not None:
+            if table not in tables:
+                tables[table] = _write_cost_table(source.parent / table, side, adjustment)
+            acc["cost"] = {"table": tables[table]}
+    if raw.get("transition_table"):
+        raw["transition_table"] = _write_transfer_table(
+            source.parent / raw["transition_table"], side, adjustment
+        )
+    raw["transitions"] = _adjusted_transitions(raw.get("transitions") or [], adjustment)
+    if isinstance(raw.get("groups"), str):
+        target = side / Path(raw["groups"]).name
+        shutil.copyfile(source.parent / raw["groups"], target)
+        raw["groups"] = f"{name}/{target.name}"
+    write_text_atomic(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), out_yaml)
+    return out_yaml
+
+
+def _adjust_accelerator(acc: dict[str, Any], adjustment: PlatformAdjustment) -> None:
+    """An analytical accelerator's latency scale lands on its operating points (freq_scale)
+    or else on its model's rates; power scales by energy / latency scale, so that energy =
+    power x latency scales by the energy scale."""
+    cost = acc.get("cost", {})
+    if "table" in cost:
+        return
+    name = acc["name"]
+    lat = adjustment.latency_scale.get(name, 1.0)
+    power = adjustment.energy_scale.get(name, 1.0) / lat
+    acc["dynamic_power_w"] = float(acc.get("dynamic_power_w", 0.0)) * power
+    points = acc.get("operating_points") or ()
+    for point in points:
+        point["freq_scale"] = float(point["freq_scale"]) / lat
+        point["dynamic_power_w"] = float(point.get("dynamic_power_w", 0.0)) * power
+    if not points and lat != 1.0:
+        defaults = dataclasses.fields(ANALYTICAL_MODELS[cost["model"]])
+        given = {f.name: cost.get(f.name, f.default) for f in defaults}
+        for parameter, power_of in RATE_PARAMETERS[cost["model"]].items():
+            cost[parameter] = float(given[parameter]) * lat**power_of
+
+
+def _write_cost_table(path: Path, side: Path, adjustment: PlatformAdjustment) -> str:
+    frame = read_csv_checked(path, ["layer", "accelerator", "latency_s", "energy_j"], "cost table")
+    chosen = _rows_of(frame, adjustment.networks)
+    for column, scales in (
+        ("latency_s", adjustment.latency_scale),
+        ("energy_j", adjustment.energy_scale),
+    ):
+        factor = frame["accelerator"].map(lambda a, s=scales: s.get(a, 1.0))
+        values = frame[column].astype(float)
+        frame[column] = values.where(~chosen, values * factor).map(lambda v: TABLE_FLOAT % v)
+    frame.to_csv(side / path.name, index=False)
+    return f"{side.name}/{path.name}"
+
+
+def _write_transfer_table(path: Path, side: Path, adjustment: PlatformAdjustment) -> str:
+    frame = read_csv_checked(
+        path, ["layer", "from", "to", "latency_s", "energy_j"], "transition table"
+    )
+    chosen = _rows_of(frame, adjustment.networks)
+    added = [
+        adjustment.switch_s.get((a, b), 0.0)
+        for a, b in zip(frame["from"], frame["to"], strict=True)
+    ]
+    latency = frame["latency_s"].astype(float)
+    energy = frame["energy_j"].astype(float)
+    latency = latency.where(~chosen, latency * adjustment.transfer_latency_scale + added)
+    energy = energy.where(~chosen, energy * adjustment.transfer_energy_scale)
+    frame["latency_s"] = latency.map(lambda v: TABLE_FLOAT % v)
+    frame["energy_j"] = energy.map(lambda v: TABLE_FLOAT % v)
+    frame.to_csv(side / path.name, index=False)
+    return f"{side.name}/{path.name}"
+
+
+def _rows_of(frame: Any, networks: frozenset[str]) -> Any:
+    """Rows that belong to a fitted network (rows without a network apply to every network)."""
+    if "network" not in frame.columns:
+        return frame["layer"].map(lambda _: True)
+    return frame["network"].map(lambda n: n in networks or n in ("", "*"))
+
+
+def _adjusted_transitions(
+    transitions: list[dict[str, Any]], adjustment: PlatformAdjustment
+) -> list[dict[str, Any]]:
+    """Scaled `transitions` entries plus one per switch that has none (charged where no
+    transfer-table row exists)."""
+    out = []
+    for t in transitions:
+        entry = dict(t)
+        pair = (entry["from"], entry["to"])
+        latency = float(entry.get("latency_s", 0.0)) * adjustment.transfer_latency_scale
+        entry["latency_s"] = latency + adjustment.switch_s.get(pair, 0.0)
+        entry["energy_j"] = float(entry.get("energy_j", 0.0)) * adjustment.transfer_energy_scale
+        if entry.get("bytes_per_s"):
+            entry["bytes_per_s"] = float(entry["bytes_per_s"]) / adjustment.transfer_latency_scale
+        out.append(entry)
+    present = {(t["from"], t["to"]) for t in out}
+    for (src, dst), seconds in sorted(adjustment.switch_s.items()):
+        if seconds > 0 and (src, dst) not in present:
+            out.append({"from": src, "to": dst, "latency_s": float(seconds)})
+    return out
