@@ -85,6 +85,7 @@ KNOWN = PlatformAdjustment(
     networks=frozenset({"mobilenet_v1"}),
     latency_scale={"cpu_big": 0.9, "cpu_little": 1.2, "gpu": 1.05, "npu": 1.6},
     energy_scale={"cpu_big": 1.1, "cpu_little": 0.8, "gpu": 1.0, "npu": 1.3},
+    busy_power_w={"npu": 0.8},
     transfer_latency_scale=1.4,
     transfer_energy_scale=0.7,
     switch_s={("cpu_big", "npu"): 0.008, ("npu", "cpu_little"): 0.003, ("gpu", "npu"): 0.012},
@@ -101,13 +102,16 @@ def test_fit_recovers_the_parameters_of_noise_free_runs(mobilenet):
     fit = F.fit_runs(terms, measured, platform.static_power_w).adjustment
     for acc, scale in KNOWN.latency_scale.items():
         assert fit.latency_scale[acc] == pytest.approx(scale, rel=2e-3)
-        assert fit.energy_scale[acc] == pytest.approx(KNOWN.energy_scale[acc], rel=2e-2)
     assert fit.transfer_latency_scale == pytest.approx(1.4, rel=5e-3)
     for pair, seconds in KNOWN.switch_s.items():
         assert fit.switch_s[pair] == pytest.approx(seconds, abs=2e-4)
     others = [s for p, s in fit.switch_s.items() if p not in KNOWN.switch_s]
     assert max(others) < 2e-4
-    assert fit.static_power_w == pytest.approx(0.5, abs=0.05)
+    # energy scale, busy power and static power are near-collinear where per-level power
+    # hardly varies: only their sum per run is identifiable, so that is what is checked
+    truth_j = [truth.energy_j(t) for t in terms]
+    fitted = F.PlatformFit(fit, platform.static_power_w)
+    assert [fitted.energy_j(t) for t in terms] == pytest.approx(truth_j, rel=5e-3)
 
 
 def test_a_glitched_run_does_not_drag_the_fit(mobilenet, monkeypatch):
@@ -195,6 +199,7 @@ def test_written_analytical_platform_predicts_what_the_fit_does(tmp_path, points
         networks=frozenset({"mobilenet_v1"}),
         latency_scale={"a": 1.3, "b": 0.8},
         energy_scale={"a": 0.9, "b": 1.2},
+        busy_power_w={"a": 0.05, "b": 0.2},
         transfer_latency_scale=1.5,
         switch_s={("a", "b"): 1e-4, ("b", "a"): 3e-4},
         static_power_w=0.25,

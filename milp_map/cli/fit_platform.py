@@ -118,7 +118,8 @@ def _print_parameters(report: FitReport) -> None:
     print("fitted parameters (1 = as the platform had it):")
     for acc in sorted(a.latency_scale):
         energy = a.energy_scale.get(acc)
-        tail = f", energy x {energy:.3f}" if energy is not None else ""
+        busy = a.busy_power_w.get(acc, 0.0)
+        tail = f", energy x {energy:.3f} + {busy:.3f} W while busy" if energy is not None else ""
         print(f"  {acc}: latency x {a.latency_scale[acc]:.3f}{tail}")
     tail = f", energy x {a.transfer_energy_scale:.3f}" if a.energy_scale else ""
     print(f"  transfers: latency x {a.transfer_latency_scale:.3f}{tail}")

@@ -40,6 +40,7 @@ SCALE_RANGE = (0.25, 4.0)
 off, and should be rebuilt rather than fitted."""
 MAX_SWITCH_S = 1.0
 MAX_STATIC_POWER_W = 1e3
+POWER_RANGE = (0.0, MAX_STATIC_POWER_W)
 RIDGE = 1e-4
 """Weight of the pull towards 'unchanged', relative to one run's squared relative error."""
 LOSS = "soft_l1"
@@ -126,10 +127,15 @@ class PlatformFit:
     static_power_w: float
     """The platform's static power before the fit (kept unless energies were fitted)."""
 
+    def compute_s(self, terms: RunTerms) -> dict[str, float]:
+        """Fitted compute time per accelerator."""
+        scale = self.adjustment.latency_scale
+        return {acc: scale.get(acc, 1.0) * t for acc, t in terms.compute_s.items()}
+
     def latency_s(self, terms: RunTerms) -> float:
         a = self.adjustment
         return (
-            sum(a.latency_scale.get(acc, 1.0) * t for acc, t in terms.compute_s.items())
+            sum(self.compute_s(terms).values())
             + a.transfer_latency_scale * terms.transfer_s
             + sum(a.switch_s.get(pair, 0.0) * n for pair, n in terms.crossings.items())
         )
@@ -139,6 +145,7 @@ class PlatformFit:
         static = self.static_power_w if a.static_power_w is None else a.static_power_w
         return (
             sum(a.energy_scale.get(acc, 1.0) * e for acc, e in terms.compute_j.items())
+            + sum(a.busy_power_w.get(acc, 0.0) * t for acc, t in self.compute_s(terms).items())
             + a.transfer_energy_scale * terms.transfer_j
             + static * self.latency_s(terms)
         )
@@ -185,8 +192,12 @@ def fit_runs(
     e_terms = [t for t, _ in with_energy]
     e_cols: list[Column] = [
         *((f"energy:{a}", lambda t, a=a: t.compute_j.get(a, 0.0), 1.0, SCALE_RANGE) for a in accs),
+        *(
+            (f"busy:{a}", lambda t, a=a: latency_only.compute_s(t).get(a, 0.0), 0.0, POWER_RANGE)
+            for a in accs
+        ),
         ("transfer", lambda t: t.transfer_j, 1.0, SCALE_RANGE),
-        ("static", latency_only.latency_s, static_power_w, (0.0, MAX_STATIC_POWER_W)),
+        ("static", latency_only.latency_s, static_power_w, POWER_RANGE),
     ]
     fixed_j = [sum(t.compute_j.get(a, 0.0) for a in fixed_scale) for t in e_terms]
     measured_j = np.array([r.energy_j for _, r in with_energy], dtype=float)
@@ -197,6 +208,7 @@ def fit_runs(
             networks=networks,
             latency_scale=adjustment.latency_scale,
             energy_scale={a: values[f"energy:{a}"] for a in accs},
+            busy_power_w={a: values[f"busy:{a}"] for a in accs},
             transfer_latency_scale=adjustment.transfer_latency_scale,
             transfer_energy_scale=values["transfer"],
             switch_s=adjustment.switch_s,

@@ -39,6 +39,9 @@ class PlatformAdjustment:
     networks: frozenset[str]
     latency_scale: Mapping[str, float] = field(default_factory=dict)
     energy_scale: Mapping[str, float] = field(default_factory=dict)
+    busy_power_w: Mapping[str, float] = field(default_factory=dict)
+    """Power added while an accelerator computes, on its fitted latency: a board that draws
+    about the same power whatever the level (a fused NPU run) rather than per-level power."""
     transfer_latency_scale: float = 1.0
     transfer_energy_scale: float = 1.0
     switch_s: Mapping[tuple[str, str], float] = field(default_factory=dict)
@@ -83,18 +86,19 @@ def write_adjusted_platform(
 def _adjust_accelerator(acc: dict[str, Any], adjustment: PlatformAdjustment) -> None:
     """An analytical accelerator's latency scale lands on its operating points (freq_scale)
     or else on its model's rates; power scales by energy / latency scale, so that energy =
-    power x latency scales by the energy scale."""
+    power x latency scales by the energy scale; the busy power adds to every power."""
     cost = acc.get("cost", {})
     if "table" in cost:
         return
     name = acc["name"]
     lat = adjustment.latency_scale.get(name, 1.0)
     power = adjustment.energy_scale.get(name, 1.0) / lat
-    acc["dynamic_power_w"] = float(acc.get("dynamic_power_w", 0.0)) * power
+    busy = adjustment.busy_power_w.get(name, 0.0)
+    acc["dynamic_power_w"] = float(acc.get("dynamic_power_w", 0.0)) * power + busy
     points = acc.get("operating_points") or ()
     for point in points:
         point["freq_scale"] = float(point["freq_scale"]) / lat
-        point["dynamic_power_w"] = float(point.get("dynamic_power_w", 0.0)) * power
+        point["dynamic_power_w"] = float(point.get("dynamic_power_w", 0.0)) * power + busy
     if not points and lat != 1.0:
         defaults = dataclasses.fields(ANALYTICAL_MODELS[cost["model"]])
         given = {f.name: cost.get(f.name, f.default) for f in defaults}
@@ -105,13 +109,17 @@ def _adjust_accelerator(acc: dict[str, Any], adjustment: PlatformAdjustment) -> 
 def _write_cost_table(path: Path, side: Path, adjustment: PlatformAdjustment) -> str:
     frame = read_csv_checked(path, ["layer", "accelerator", "latency_s", "energy_j"], "cost table")
     chosen = _rows_of(frame, adjustment.networks)
-    for column, scales in (
-        ("latency_s", adjustment.latency_scale),
-        ("energy_j", adjustment.energy_scale),
-    ):
-        factor = frame["accelerator"].map(lambda a, s=scales: s.get(a, 1.0))
-        values = frame[column].astype(float)
-        frame[column] = values.where(~chosen, values * factor).map(lambda v: TABLE_FLOAT % v)
+
+    def per_row(values: Mapping[str, float], default: float) -> Any:
+        return frame["accelerator"].map(lambda a: values.get(a, default))
+
+    latency = frame["latency_s"].astype(float)
+    energy = frame["energy_j"].astype(float)
+    latency = latency.where(~chosen, latency * per_row(adjustment.latency_scale, 1.0))
+    fitted_energy = energy * per_row(adjustment.energy_scale, 1.0)
+    fitted_energy += latency * per_row(adjustment.busy_power_w, 0.0)
+    frame["latency_s"] = latency.map(lambda v: TABLE_FLOAT % v)
+    frame["energy_j"] = energy.where(~chosen, fitted_energy).map(lambda v: TABLE_FLOAT % v)
     frame.to_csv(side / path.name, index=False)
     return f"{side.name}/{path.name}"
 
