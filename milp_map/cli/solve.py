@@ -144,7 +144,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "exact method; auto (default): the chain DP for a chain whose only bound is the "
         "proxy budget and whose scores lie on a grid, else highs for layer-wise, and for "
         "channel splits the portfolio (cpsat and highs side by side, the first proof "
-        "wins); fronts: cpsat (benchmarks/solver_policy.py)",
+        "wins); fronts: cpsat (benchmarks/solver_policy.py); concurrent schedules: the "
+        "series decomposition (dp) for one network and makespan, else cpsat",
     )
     parser.add_argument("--gap", type=float, metavar="REL", help="stop at this relative gap")
     parser.add_argument(
