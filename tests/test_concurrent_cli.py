@@ -107,6 +107,17 @@ def test_an_unreachable_deadline_exits_2(capsys) -> None:
     assert err.strip().startswith("error: no schedule meets the bounds")
 
 
+def test_a_schedule_not_found_in_time_exits_1(capsys) -> None:
+    code, out, err = _run(
+        capsys,
+        *("--schedule", "concurrent", "--model", "googlenet", "--platform", "jetson-xavier"),
+        *("--solver", "dp", "--time-limit", "0.01"),
+    )
+    assert code == 1
+    assert "status time_limit (series-dp" in out
+    assert err.strip().startswith("error: no schedule found")
+
+
 def test_sequential_plot_writes_a_gantt_chart(capsys, tmp_path: Path) -> None:
     png = tmp_path / "seq.png"
     code, _, err = _run(capsys, "--model", "resnet8", "--quiet", "--plot", str(png))

@@ -547,7 +547,6 @@ def parse_deadlines(specs: Sequence[str], names: Sequence[str]) -> list[float | 
 def run_concurrent(args: argparse.Namespace, settings) -> int:
     """Solve, print, write JSON and the Gantt chart; exit 2 infeasible, 1 nothing in time."""
     from milp_map import pipeline
-    from milp_map.evaluation.gantt import plot_gantt
     from milp_map.evaluation.report import format_si, schedule_json
     from milp_map.io.files import write_json_atomic
 
@@ -564,6 +563,8 @@ def run_concurrent(args: argparse.Namespace, settings) -> int:
         path = write_json_atomic(schedule_json(problem, solution, extra), args.out)
         print(f"wrote {path}")
     if args.plot and solution.schedule is not None:
+        from milp_map.evaluation.gantt import plot_gantt  # matplotlib: only when plotting
+
         title = f"{' + '.join(problem.names)} on {problem.platform.name}: {solution.method}"
         title += f", makespan {format_si(solution.metrics.makespan_s, 's')}"  # type: ignore[union-attr]
         plot_gantt(problem, solution.schedule, Path(args.plot), title)
