@@ -112,8 +112,7 @@ def inception(settings: SolverSettings, plots: Path | None) -> None:
     print(row("concurrent (CP-SAT)", solution, base))
     print(row("concurrent (series decomposition, the default)", series, base))
     print(
-        f"\nconcurrent: two jobs at once during {100 * overlap_share(series):.0f}% "
-        "of the makespan"
+        f"\nconcurrent: two jobs at once during {100 * overlap_share(series):.0f}% of the makespan"
     )
     if plots:
         plot_gantt(

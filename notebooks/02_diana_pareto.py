@@ -144,6 +144,8 @@ point, optimum = odimo_front[worst], optima[worst]
 fig, axes = plt.subplots(2, 1, figsize=(9, 6.4), layout="constrained", sharex=True)
 plot_split_mapping(split, point, ax=axes[0])
 plot_split_mapping(split, optimum, ax=axes[1])
-axes[0].set_title(f"gradient search: {point.metrics.latency_s * 1e6:.0f} us")
-axes[1].set_title(f"proven optimum, same proxy: {optimum.metrics.latency_s * 1e6:.0f} us")
+axes[0].set_title(f"gradient search: {point.metrics.latency_s * 1e6:.0f} us", loc="left")
+axes[1].set_title(
+    f"proven optimum, same proxy: {optimum.metrics.latency_s * 1e6:.0f} us", loc="left"
+)
 plt.show()

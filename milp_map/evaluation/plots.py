@@ -213,8 +213,15 @@ def plot_mapping(problem: Problem, solution: Solution, path: Path | None = None)
         title += (
             f"\n{m.latency_s * 1e3:.4g} ms, {m.energy_j * 1e3:.4g} mJ, proxy {m.accuracy_proxy:.4g}"
         )
-    ax.set_title(title, fontsize="medium")
-    ax.legend(handles=legend, fontsize="small")
+    ax.set_title(title, fontsize="medium", loc="left")
+    ax.legend(  # above the bars, beside the title, so it hides no unit
+        handles=legend,
+        fontsize="small",
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=len(legend),
+        frameon=False,
+    )
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=DPI)

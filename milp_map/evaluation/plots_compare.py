@@ -136,6 +136,15 @@ def plot_split_mapping(target: SplitProblem, solution: Solution, ax: Axes | None
     twin.plot(positions, units["latency_s"] * 1e3, color="black", marker=".", linewidth=1.0)
     twin.set_ylabel("unit latency (ms)")
     legend = [Patch(color=f"C{k % 10}", label=a) for k, a in enumerate(accs)]
-    ax.legend(handles=legend, fontsize="small", loc="upper left", frameon=False)
-    ax.set_title(f"{target.base.graph.name} on {target.base.platform.name}: {solution.method}")
+    # above the bars, beside the title: inside, it hid the first units' shares
+    ax.legend(
+        handles=legend,
+        fontsize="small",
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=len(legend),
+        frameon=False,
+    )
+    title = f"{target.base.graph.name} on {target.base.platform.name}: {solution.method}"
+    ax.set_title(title, loc="left")
     return fig
