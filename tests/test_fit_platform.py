@@ -9,6 +9,7 @@ evaluator predict what the fit predicts; held-out runs must never reach the fit.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,8 +231,10 @@ def test_every_shipped_run_maps_onto_its_platform():
         ("network,run,mapping,latency_s\nm,r,g0:cpu,1\n", "not unit=accelerator"),
         ("network,run,mapping,latency_s\nm,r,g0=a g0=b,1\n", "names unit 'g0' twice"),
         ("network,run,mapping,latency_s\nm,r,g0=a,1\nm,r,g0=a,2\n", "appears twice"),
-        ("network,run,mapping,latency_s\nm,r,g0=a,-1\n", "must be > 0"),
-        ("network,run,mapping,latency_s\nm,r,g0=a,nan\n", "must be > 0"),
+        ("network,run,mapping,latency_s\nm,r,g0=a,-1\n", "must be in 1e-09 .. 1e+06"),
+        ("network,run,mapping,latency_s\nm,r,g0=a,nan\n", "must be in"),
+        ("network,run,mapping,latency_s\nm,r,g0=a,1e-200\n", "must be in"),
+        ("network,run,mapping,latency_s,energy_j\nm,r,g0=a,1,1e-300\n", "must be in 1e-12"),
         ("network,run,mapping,latency_s\nm,r,g0=a@,1\n", "not unit=accelerator"),
         ("network,run,mapping,latency_s,energy_j\nm,r,g0=a,1,x\n", "not a number"),
         ("network,run,mapping,latency_s\n", "no measured runs"),
@@ -306,3 +309,119 @@ def test_command_line_errors_are_one_line(tmp_path, flags, message):
     )
     assert done.returncode == 2
     assert message in done.stderr and done.stderr.count("\n") == 1
+
+
+def _fit_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "milp_map.fit_platform", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_an_analytical_platform_with_transitions_is_fitted_end_to_end(tmp_path):
+    """jetson-xavier: rooflines without operating points, `transitions` with bytes_per_s; the
+    fitted numbers are numpy floats on their way to the YAML."""
+    platform = load_platform("jetson-xavier")
+    problem = load_problem("resnet8", platform, max_proxy_fraction=1.0)
+    truth = F.PlatformFit(
+        PlatformAdjustment(
+            networks=frozenset({"resnet8"}),
+            latency_scale={"gpu": 1.3, "dla": 0.8},
+            transfer_latency_scale=1.2,
+            switch_s={("gpu", "dla"): 2e-5},
+        ),
+        platform.static_power_w,
+    )
+    runs = random_runs(problem, 40, 7, "resnet8")
+    terms = [F.run_terms(problem, r) for r in runs]
+    measured = with_costs(runs, terms, truth, energy=True)
+    csv = write_runs(tmp_path / "runs.csv", measured)
+    done = _fit_cli("--platform", "jetson-xavier", "--runs", str(csv), "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    assert "gpu: latency x 1.300" in done.stdout and "dla: latency x 0.800" in done.stdout
+    fitted = load_problem("resnet8", load_platform(tmp_path / "o" / "jetson-xavier-fit.yaml"))
+    for run in measured[:5]:
+        choice = [fitted.option_index(i, *run.mapping[u.name]) for i, u in enumerate(fitted.units)]
+        metrics = evaluate_choice(fitted, choice)
+        assert metrics.latency_s == pytest.approx(run.latency_s, rel=1e-3)
+        assert metrics.energy_j == pytest.approx(run.energy_j, rel=1e-2)
+
+
+def test_the_fit_never_writes_over_its_own_platform(tmp_path):
+    source = tmp_path / "plat"
+    shutil.copytree(data_path("platforms", "rockpi-n10"), source / "rockpi-n10")
+    shutil.copy(data_path("platforms", "rockpi-n10.yaml"), source)
+    before = (source / "rockpi-n10" / "costs.csv").read_bytes()
+    done = _fit_cli(
+        *("--platform", str(source / "rockpi-n10.yaml"), "--runs", str(ROCKPI_RUNS)),
+        *("--network", "mobilenet_v1", "--out", str(source), "--name", "rockpi-n10"),
+    )
+    assert done.returncode == 2 and "would overwrite a file of the platform" in done.stderr
+    assert (source / "rockpi-n10" / "costs.csv").read_bytes() == before
+
+
+def test_tables_of_the_same_name_and_shared_yaml_anchors_are_kept_apart(tmp_path):
+    for folder, scale in (("a", 1.0), ("b", 2.0)):
+        (tmp_path / folder).mkdir()
+        rows = ["layer,accelerator,latency_s,energy_j"]
+        rows += [f"*,x,{1e-3 * scale},{1e-3}", f"*,y,{2e-3 * scale},{1e-3}"]
+        (tmp_path / folder / "costs.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "p.yaml").write_text(
+        "name: p\naccelerators:\n"
+        "  - {name: x, precision: int8, cost: {table: a/costs.csv}}\n"
+        "  - {name: y, precision: int8, cost: {table: b/costs.csv}}\n"
+        "  - name: z\n    precision: int8\n    cost: &shared {model: roofline, macs_per_s: 1.0e+9, "
+        "bytes_per_s: 1.0e+9}\n    dynamic_power_w: 1.0\n"
+        "  - {name: w, precision: int8, cost: *shared, dynamic_power_w: 1.0}\n"
+    )
+    adjustment = PlatformAdjustment(
+        networks=frozenset({"any"}), latency_scale={"x": 2.0, "y": 3.0, "z": 1.5, "w": 0.5}
+    )
+    out = write_adjusted_platform(
+        tmp_path / "p.yaml", adjustment, tmp_path / "o" / "q.yaml", "q", ""
+    )
+    fitted = load_platform(out)
+    x, y = fitted.accelerator("x").table.rows, fitted.accelerator("y").table.rows
+    assert x[("*", "*", "x", "")][0] == pytest.approx(2e-3)
+    assert y[("*", "*", "y", "")][0] == pytest.approx(2 * 2e-3 * 3.0)
+    assert fitted.accelerator("z").model.macs_per_s == pytest.approx(1e9 / 1.5)
+    assert fitted.accelerator("w").model.macs_per_s == pytest.approx(1e9 / 0.5)
+
+
+def test_runs_named_otherwise_and_a_network_held_out_whole_still_check(tmp_path):
+    runs = [r for r in read_runs(ROCKPI_RUNS, "mobilenet_v1")]
+    alias = [MeasuredRun("mine", r.run, r.mapping, r.latency_s, r.energy_j) for r in runs]
+    csv = write_runs(tmp_path / "alias.csv", alias)
+    done = _fit_cli("--runs", str(csv), "--model", "mobilenet_v1", "--out", str(tmp_path / "a"))
+    assert done.returncode == 0, done.stderr
+    one_alexnet = runs + read_runs(ROCKPI_RUNS, "alexnet")[:1]
+    csv = write_runs(tmp_path / "two.csv", one_alexnet)
+    for seed in range(4):  # in some of these splits alexnet's only run is held out
+        done = _fit_cli("--runs", str(csv), "--seed", str(seed), "--out", str(tmp_path / "b"))
+        assert done.returncode == 0, done.stderr
+
+
+def test_a_written_platform_that_disagrees_with_the_fit_is_an_error_and_removed(
+    tmp_path, monkeypatch
+):
+    real = F.write_adjusted_platform
+
+    def unadjusted(source, adjustment, out_yaml, name, note):
+        return real(source, PlatformAdjustment(networks=adjustment.networks), out_yaml, name, note)
+
+    monkeypatch.setattr(F, "write_adjusted_platform", unadjusted)
+    with pytest.raises(MilpMapError, match="please report this"):
+        F.fit_platform(
+            "rockpi-n10", ROCKPI_RUNS, tmp_path / "x.yaml", name="x", network="mobilenet_v1"
+        )
+    assert not (tmp_path / "x.yaml").exists() and not (tmp_path / "x").exists()
+
+
+def test_parameters_at_their_limits_are_warned_about(tmp_path):
+    runs = read_runs(ROCKPI_RUNS, "mobilenet_v1")
+    in_ms = [MeasuredRun(r.network, r.run, r.mapping, r.latency_s * 1e3, None) for r in runs]
+    done = _fit_cli("--runs", str(write_runs(tmp_path / "ms.csv", in_ms)), "--out", str(tmp_path))
+    assert done.returncode == 0
+    assert "warning: cpu_big latency x 4 is at the limit of its range" in done.stderr

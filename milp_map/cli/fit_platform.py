@@ -10,12 +10,13 @@ Arguments and printing only: the fit is milp_map/evaluation/fit.py.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from milp_map.cli import common
-from milp_map.resources import data_path
+from milp_map.resources import data_path, preset_names
 
 if TYPE_CHECKING:
     from milp_map.evaluation.fit import FitReport, Prediction
@@ -78,10 +79,16 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.seed <= MAX_SEED:
         raise MilpMapError(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
     platform = load_platform(args.platform)
-    runs = args.runs or data_path("platforms", platform.name, "runs.csv")
-    if args.runs is None and not Path(runs).is_file():
-        raise MilpMapError(f"platform '{platform.name}' ships no measured runs; give --runs")
-    name = check_name(args.name or f"{platform.name}-fit", "platform name")
+    runs = args.runs
+    if runs is None:  # only a preset named as such ships runs; a user's YAML needs --runs
+        shipped = data_path("platforms", str(args.platform), "runs.csv")
+        if args.platform not in preset_names() or not shipped.is_file():
+            raise MilpMapError(f"platform '{platform.name}' ships no measured runs; give --runs")
+        runs = str(shipped)
+    try:
+        name = check_name(args.name or f"{platform.name}-fit", "platform name")
+    except ValueError as exc:
+        raise MilpMapError(f"--name: {exc}") from None
     out = Path(args.out or f"fit_{name}")
     if out.exists() and not out.is_dir():
         raise MilpMapError(f"{out}: is not a folder; --out takes the folder to write into")
@@ -102,12 +109,19 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     _print_parameters(report)
+    for parameter in report.at_bounds:
+        print(
+            f"warning: {parameter} is at the limit of its range: check the runs' units "
+            "(seconds, joules) and the platform; a model this far off needs rebuilding",
+            file=sys.stderr,
+        )
     _print_errors("fitted on", report.fitted_on)
     if report.held_out:
         _print_errors("held out", report.held_out)
         _print_runs(report.held_out)
     else:
-        print("held out: none (--holdout 0): the errors above are on the runs the fit saw")
+        why = "--holdout 0" if args.holdout == 0 else "too few runs of a kind to hold one out"
+        print(f"held out: none ({why}): the errors above are on the runs the fit saw")
     _write_predictions(report, out / "predictions.csv")
     print(f"wrote {report.platform_yaml} (use it as --platform) and {out / 'predictions.csv'}")
     return common.EXIT_OK

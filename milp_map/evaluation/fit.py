@@ -29,9 +29,10 @@ from milp_map.evaluation.evaluator import evaluate_choice
 from milp_map.io.platform_writer import (
     RATE_PARAMETERS,
     PlatformAdjustment,
+    remove_written,
     write_adjusted_platform,
 )
-from milp_map.io.platforms import load_platform, resolve_platform_path
+from milp_map.io.platforms import MAX_POWER_W, load_platform, resolve_platform_path
 from milp_map.io.problems import load_problem
 from milp_map.io.runs import MeasuredRun, read_runs
 
@@ -39,8 +40,7 @@ SCALE_RANGE = (0.25, 4.0)
 """How far a fit may scale a measured or modelled term: beyond that the preset is wrong, not
 off, and should be rebuilt rather than fitted."""
 MAX_SWITCH_S = 1.0
-MAX_STATIC_POWER_W = 1e3
-POWER_RANGE = (0.0, MAX_STATIC_POWER_W)
+POWER_RANGE = (0.0, MAX_POWER_W)
 RIDGE = 1e-4
 """Weight of the pull towards 'unchanged', relative to one run's squared relative error."""
 LOSS = "soft_l1"
@@ -160,11 +160,15 @@ def fit_runs(
     runs: Sequence[MeasuredRun],
     static_power_w: float,
     fixed_scale: frozenset[str] = frozenset(),
+    networks: frozenset[str] | None = None,
 ) -> PlatformFit:
     """Least-squares parameters for `runs` (whose evaluator terms are `terms`); accelerators
     in `fixed_scale` keep latency and energy scale 1 (analytical ones without operating points:
-    nothing in their platform entry can carry a scale)."""
-    networks = frozenset(r.network for r in runs)
+    nothing in their platform entry can carry a scale). `networks`: the graphs whose table rows
+    the fit applies to (default: the runs' networks)."""
+    if not runs:
+        raise MilpMapError("no runs left to fit (every run is held out); lower --holdout")
+    networks = networks if networks is not None else frozenset(r.network for r in runs)
     accs = sorted({a for t in terms for a in t.compute_s} - fixed_scale)
     pairs = sorted({p for t in terms for p in t.crossings})
     lat_cols: list[Column] = [
@@ -247,7 +251,7 @@ def _bounded_fit(
         f_scale=ROBUST_SCALE,
         method="trf",
     )
-    return solved.x
+    return np.array([float(v) for v in solved.x])
 
 
 def predictions(
@@ -271,15 +275,25 @@ def unchanged(networks: frozenset[str], static_power_w: float) -> PlatformFit:
     return PlatformFit(PlatformAdjustment(networks=networks), static_power_w)
 
 
+def _groups(runs: Sequence[MeasuredRun], mixed: bool) -> list[list[int]]:
+    """Runs of one kind grouped by (network, mapping): repeats of one mapping stay together,
+    so a held-out run never has its twin in the fit."""
+    found: dict[tuple, list[int]] = {}
+    for i, r in enumerate(runs):
+        if (len(r.accelerators) > 1) == mixed:
+            found.setdefault((r.network, tuple(sorted(r.mapping.items(), key=str))), []).append(i)
+    return list(found.values())
+
+
 def folds_of(runs: Sequence[MeasuredRun], folds: int, seed: int) -> np.ndarray:
-    """Fold index per run, shuffled by `seed`, mixed and single-accelerator runs dealt out
-    separately so every fold sees both kinds."""
+    """Fold index per run, shuffled by `seed`; mixed and single-accelerator mappings dealt out
+    separately so every fold sees both kinds, repeats of one mapping in one fold."""
     rng = np.random.default_rng(seed)
     index = np.zeros(len(runs), dtype=int)
     for kind in (True, False):
-        members = [i for i, r in enumerate(runs) if (len(r.accelerators) > 1) == kind]
-        for rank, i in enumerate(rng.permutation(members)):
-            index[i] = rank % folds
+        groups = _groups(runs, kind)
+        for rank, g in enumerate(rng.permutation(len(groups))):
+            index[groups[g]] = rank % folds
     return index
 
 
@@ -291,7 +305,8 @@ def cross_validate(
     seed: int = 0,
     fixed_scale: frozenset[str] = frozenset(),
 ) -> list[Prediction]:
-    """Every run predicted by a fit on the other folds (so never by a fit that saw it)."""
+    """Every run predicted by a fit on the other folds (so never by a fit that saw it, nor
+    one that saw a repeat of its mapping)."""
     if folds < 2 or folds > len(runs):
         raise MilpMapError(f"cross-validation needs 2 to {len(runs)} folds, got {folds}")
     fold = folds_of(runs, folds, seed)
@@ -320,15 +335,11 @@ def holdout_split(
     train: list[int] = []
     test: list[int] = []
     for kind in (True, False):
-        members = [
-            int(i)
-            for i in rng.permutation(
-                [i for i, r in enumerate(runs) if (len(r.accelerators) > 1) == kind]
-            )
-        ]
-        n_test = 0 if fraction == 0 or len(members) < 2 else max(1, round(fraction * len(members)))
-        test += members[:n_test]
-        train += members[n_test:]
+        found = _groups(runs, kind)
+        groups = [found[g] for g in rng.permutation(len(found))]
+        n_test = 0 if fraction == 0 or len(groups) < 2 else max(1, round(fraction * len(groups)))
+        test += [i for g in groups[:n_test] for i in g]
+        train += [i for g in groups[n_test:] for i in g]
     return sorted(train), sorted(test)
 
 
@@ -340,6 +351,8 @@ class MeasuredSet:
     terms: list[RunTerms]
     static_power_w: float
     fixed_scale: frozenset[str]
+    graphs: frozenset[str]
+    """Graph names of the runs' networks: the table rows a fit applies to."""
 
 
 def measured_set(platform: Platform, runs: Sequence[MeasuredRun], model: str | None) -> MeasuredSet:
@@ -354,7 +367,8 @@ def measured_set(platform: Platform, runs: Sequence[MeasuredRun], model: str | N
             )
         terms.append(run_terms(problems[run.network], run))
     fixed = frozenset(a.name for a in platform.accelerators if not _latency_scalable(a))
-    return MeasuredSet(list(runs), terms, platform.static_power_w, fixed)
+    graphs = frozenset(p.graph.name for p in problems.values())
+    return MeasuredSet(list(runs), terms, platform.static_power_w, fixed, graphs)
 
 
 def _latency_scalable(acc: Accelerator) -> bool:
@@ -370,6 +384,7 @@ def fit_subset(data: MeasuredSet, indices: Sequence[int]) -> PlatformFit:
         [data.runs[i] for i in indices],
         data.static_power_w,
         data.fixed_scale,
+        data.graphs,
     )
 
 
@@ -388,6 +403,9 @@ class FitReport:
     fitted_on: list[Prediction]
     held_out: list[Prediction]
     platform_yaml: Path
+    at_bounds: list[str]
+    """Parameters the fit pushed to a limit of their range: the runs' units may be wrong
+    (ms given as s), or the platform needs rebuilding rather than fitting."""
 
 
 def fit_platform(
@@ -414,16 +432,49 @@ def fit_platform(
         f"{len(test)} runs held out."
     )
     written = write_adjusted_platform(source, fit.adjustment, out_yaml, name, note)
-    _check_written(written, data, fit, model)
+    try:
+        _check_written(written, data, fit, model)
+    except MilpMapError:
+        remove_written(out_yaml, name)
+        raise
     return FitReport(
-        fit, predict_subset(data, fit, train), predict_subset(data, fit, test), written
+        fit,
+        predict_subset(data, fit, train),
+        predict_subset(data, fit, test),
+        written,
+        at_bounds(fit.adjustment),
     )
 
 
+def at_bounds(a: PlatformAdjustment) -> list[str]:
+    """The parameters of `a` at a limit of their range, named as the CLI prints them."""
+
+    def pinned(value: float, low: float, high: float) -> bool:
+        return value <= low * (1 + 1e-6) or value >= high * (1 - 1e-6)
+
+    lo, hi = SCALE_RANGE
+    found = [f"{acc} latency x {v:.3g}" for acc, v in a.latency_scale.items() if pinned(v, lo, hi)]
+    found += [f"{acc} energy x {v:.3g}" for acc, v in a.energy_scale.items() if pinned(v, lo, hi)]
+    if pinned(a.transfer_latency_scale, lo, hi):
+        found.append(f"transfers latency x {a.transfer_latency_scale:.3g}")
+    found += [
+        f"switch {p[0]} -> {p[1]} +{v * 1e3:.4g} ms"
+        for p, v in a.switch_s.items()
+        if v >= MAX_SWITCH_S * (1 - 1e-6)
+    ]
+    return found
+
+
 def _check_written(path: Path, data: MeasuredSet, fit: PlatformFit, model: str | None) -> None:
-    """The evaluator on the written platform must give the fit's latency for every run: the
-    platform a solver reads is the model that was validated."""
-    written = load_platform(path)
+    """The evaluator on the written platform must give the fit's latency and energy for every
+    run: the platform a solver reads is the model that was validated."""
+    try:
+        written = load_platform(path)
+    except MilpMapError as exc:
+        raise MilpMapError(
+            f"the fitted platform is not a valid platform ({exc}); the runs may not suit "
+            "this platform"
+        ) from None
     problems: dict[str, Problem] = {}
     for run, terms in zip(data.runs, data.terms, strict=True):
         if run.network not in problems:
@@ -431,10 +482,13 @@ def _check_written(path: Path, data: MeasuredSet, fit: PlatformFit, model: str |
                 model or run.network, written, max_proxy_fraction=1.0
             )
         problem = problems[run.network]
-        got = evaluate_choice(problem, _choice(problem, run)).latency_s
-        want = fit.latency_s(terms)
-        if abs(got - want) > 1e-6 * max(want, 1e-9):
-            raise MilpMapError(
-                f"{path}: the written platform predicts {got:.6g} s for run '{run.run}', the "
-                f"fit {want:.6g} s; please report this"
-            )
+        metrics = evaluate_choice(problem, _choice(problem, run))
+        for got, want, unit in (
+            (metrics.latency_s, fit.latency_s(terms), "s"),
+            (metrics.energy_j, fit.energy_j(terms), "J"),
+        ):
+            if abs(got - want) > 1e-6 * max(abs(want), 1e-12):
+                raise MilpMapError(
+                    f"{path}: the written platform predicts {got:.6g} {unit} for run "
+                    f"'{run.run}', the fit {want:.6g} {unit}; please report this"
+                )

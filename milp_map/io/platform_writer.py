@@ -8,6 +8,7 @@ evaluator and `check` read it as they read the original, so they optimise the fi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import shutil
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from milp_map.core.costmodels import ANALYTICAL_MODELS
+from milp_map.errors import MilpMapError
 from milp_map.io.files import write_text_atomic
 from milp_map.io.platforms import read_platform_yaml
 from milp_map.io.tables import read_csv_checked
@@ -53,34 +55,72 @@ class PlatformAdjustment:
 def write_adjusted_platform(
     source: Path, adjustment: PlatformAdjustment, out_yaml: Path, name: str, note: str
 ) -> Path:
-    """Write `source` with `adjustment` applied as `out_yaml`; side tables go in a folder
-    named after the platform beside it. Returns the YAML's path."""
+    """Write `source` with `adjustment` applied as `out_yaml`; its tables go in a folder
+    named after the platform beside it (costs.csv, costs_2.csv, ..., transfers.csv,
+    groups.csv). Refuses to write over any file the source platform reads. Returns the path."""
     raw = read_platform_yaml(source)
     side = out_yaml.parent / name
+    inputs = _input_files(source, raw)
+    cost_tables = list(
+        dict.fromkeys(_table_of(acc) for acc in raw["accelerators"] if _table_of(acc))
+    )
+    targets = {
+        t: side / (f"costs_{k + 1}.csv" if k else "costs.csv") for k, t in enumerate(cost_tables)
+    }
+    planned = [out_yaml, *targets.values(), side / "transfers.csv", side / "groups.csv"]
+    clash = sorted(str(p) for p in planned if p.resolve() in inputs)
+    if clash:
+        raise MilpMapError(
+            f"{clash[0]}: the fitted platform would overwrite a file of the platform it is "
+            "fitted from; choose another --out or --name"
+        )
     side.mkdir(parents=True, exist_ok=True)
     raw["name"] = name
     raw["description"] = f"{str(raw.get('description', '')).strip()} {note}".strip()
     if adjustment.static_power_w is not None:
         raw["static_power_w"] = float(adjustment.static_power_w)
-    tables: dict[str, str] = {}
+    # each accelerator its own copy: YAML anchors may share one cost or operating-point block
+    raw["accelerators"] = [copy.deepcopy(acc) for acc in raw["accelerators"]]
     for acc in raw["accelerators"]:
-        _adjust_accelerator(acc, adjustment)
-        table = acc.get("cost", {}).get("table")
-        if table is not None:
-            if table not in tables:
-                tables[table] = _write_cost_table(source.parent / table, side, adjustment)
-            acc["cost"] = {"table": tables[table]}
+        table = _table_of(acc)
+        if table is None:
+            _adjust_accelerator(acc, adjustment)
+        else:
+            acc["cost"] = {"table": f"{name}/{targets[table].name}"}
+    for table, target in targets.items():
+        _write_cost_table(source.parent / table, target, adjustment)
     if raw.get("transition_table"):
-        raw["transition_table"] = _write_transfer_table(
-            source.parent / raw["transition_table"], side, adjustment
+        _write_transfer_table(
+            source.parent / raw["transition_table"], side / "transfers.csv", adjustment
         )
+        raw["transition_table"] = f"{name}/transfers.csv"
     raw["transitions"] = _adjusted_transitions(raw.get("transitions") or [], adjustment)
     if isinstance(raw.get("groups"), str):
-        target = side / Path(raw["groups"]).name
-        shutil.copyfile(source.parent / raw["groups"], target)
-        raw["groups"] = f"{name}/{target.name}"
+        shutil.copyfile(source.parent / raw["groups"], side / "groups.csv")
+        raw["groups"] = f"{name}/groups.csv"
     write_text_atomic(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), out_yaml)
     return out_yaml
+
+
+def remove_written(out_yaml: Path, name: str) -> None:
+    """Delete what write_adjusted_platform wrote (a fitted platform that failed its check)."""
+    out_yaml.unlink(missing_ok=True)
+    shutil.rmtree(out_yaml.parent / name, ignore_errors=True)
+
+
+def _table_of(acc: dict[str, Any]) -> str | None:
+    cost = acc.get("cost")
+    return cost.get("table") if isinstance(cost, dict) else None
+
+
+def _input_files(source: Path, raw: dict[str, Any]) -> set[Path]:
+    """Every file the source platform reads, resolved."""
+    names = [_table_of(acc) for acc in raw.get("accelerators", ())]
+    names += [raw.get("transition_table")]
+    if isinstance(raw.get("groups"), str):
+        names.append(raw["groups"])
+    files = {(source.parent / n).resolve() for n in names if isinstance(n, str)}
+    return files | {source.resolve()}
 
 
 def _adjust_accelerator(acc: dict[str, Any], adjustment: PlatformAdjustment) -> None:
@@ -94,19 +134,19 @@ def _adjust_accelerator(acc: dict[str, Any], adjustment: PlatformAdjustment) -> 
     lat = adjustment.latency_scale.get(name, 1.0)
     power = adjustment.energy_scale.get(name, 1.0) / lat
     busy = adjustment.busy_power_w.get(name, 0.0)
-    acc["dynamic_power_w"] = float(acc.get("dynamic_power_w", 0.0)) * power + busy
+    acc["dynamic_power_w"] = float(float(acc.get("dynamic_power_w", 0.0)) * power + busy)
     points = acc.get("operating_points") or ()
     for point in points:
-        point["freq_scale"] = float(point["freq_scale"]) / lat
-        point["dynamic_power_w"] = float(point.get("dynamic_power_w", 0.0)) * power + busy
+        point["freq_scale"] = float(float(point["freq_scale"]) / lat)
+        point["dynamic_power_w"] = float(float(point.get("dynamic_power_w", 0.0)) * power + busy)
     if not points and lat != 1.0:
         defaults = dataclasses.fields(ANALYTICAL_MODELS[cost["model"]])
         given = {f.name: cost.get(f.name, f.default) for f in defaults}
         for parameter, power_of in RATE_PARAMETERS[cost["model"]].items():
-            cost[parameter] = float(given[parameter]) * lat**power_of
+            cost[parameter] = float(float(given[parameter]) * lat**power_of)
 
 
-def _write_cost_table(path: Path, side: Path, adjustment: PlatformAdjustment) -> str:
+def _write_cost_table(path: Path, target: Path, adjustment: PlatformAdjustment) -> None:
     frame = read_csv_checked(path, ["layer", "accelerator", "latency_s", "energy_j"], "cost table")
     chosen = _rows_of(frame, adjustment.networks)
 
@@ -120,11 +160,10 @@ def _write_cost_table(path: Path, side: Path, adjustment: PlatformAdjustment) ->
     fitted_energy += latency * per_row(adjustment.busy_power_w, 0.0)
     frame["latency_s"] = latency.map(lambda v: TABLE_FLOAT % v)
     frame["energy_j"] = energy.where(~chosen, fitted_energy).map(lambda v: TABLE_FLOAT % v)
-    frame.to_csv(side / path.name, index=False)
-    return f"{side.name}/{path.name}"
+    write_text_atomic(frame.to_csv(index=False), target)
 
 
-def _write_transfer_table(path: Path, side: Path, adjustment: PlatformAdjustment) -> str:
+def _write_transfer_table(path: Path, target: Path, adjustment: PlatformAdjustment) -> None:
     frame = read_csv_checked(
         path, ["layer", "from", "to", "latency_s", "energy_j"], "transition table"
     )
@@ -139,8 +178,7 @@ def _write_transfer_table(path: Path, side: Path, adjustment: PlatformAdjustment
     energy = energy.where(~chosen, energy * adjustment.transfer_energy_scale)
     frame["latency_s"] = latency.map(lambda v: TABLE_FLOAT % v)
     frame["energy_j"] = energy.map(lambda v: TABLE_FLOAT % v)
-    frame.to_csv(side / path.name, index=False)
-    return f"{side.name}/{path.name}"
+    write_text_atomic(frame.to_csv(index=False), target)
 
 
 def _rows_of(frame: Any, networks: frozenset[str]) -> Any:
@@ -157,13 +195,17 @@ def _adjusted_transitions(
     transfer-table row exists)."""
     out = []
     for t in transitions:
-        entry = dict(t)
+        entry = {("from" if k == "src" else "to" if k == "dst" else k): v for k, v in t.items()}
         pair = (entry["from"], entry["to"])
         latency = float(entry.get("latency_s", 0.0)) * adjustment.transfer_latency_scale
-        entry["latency_s"] = latency + adjustment.switch_s.get(pair, 0.0)
-        entry["energy_j"] = float(entry.get("energy_j", 0.0)) * adjustment.transfer_energy_scale
+        entry["latency_s"] = float(latency + adjustment.switch_s.get(pair, 0.0))
+        entry["energy_j"] = float(
+            float(entry.get("energy_j", 0.0)) * adjustment.transfer_energy_scale
+        )
         if entry.get("bytes_per_s"):
-            entry["bytes_per_s"] = float(entry["bytes_per_s"]) / adjustment.transfer_latency_scale
+            entry["bytes_per_s"] = float(
+                float(entry["bytes_per_s"]) / adjustment.transfer_latency_scale
+            )
         out.append(entry)
     present = {(t["from"], t["to"]) for t in out}
     for (src, dst), seconds in sorted(adjustment.switch_s.items()):

@@ -15,8 +15,8 @@ from milp_map.errors import MilpMapError
 from milp_map.io.tables import read_csv_checked
 
 RUN_COLUMNS = ("network", "run", "mapping", "latency_s")
-MAX_RUN_S = 1e6
-"""A whole-network run longer than 11 days is a unit mistake (ms written as s)."""
+RUN_RANGES = {"latency_s": (1e-9, 1e6), "energy_j": (1e-12, 1e9)}
+"""Plausible whole-network runs: 1 ns to 11 days, 1 pJ to 1 GJ; beyond is a unit mistake."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,9 @@ def _positive(path: Path, row: int, column: str, text: str) -> float:
         raise MilpMapError(
             f"{path}: row {row}: column '{column}' is not a number: '{text}'"
         ) from None
-    if not (math.isfinite(value) and 0 < value <= MAX_RUN_S):
+    low, high = RUN_RANGES[column]
+    if not (math.isfinite(value) and low <= value <= high):
         raise MilpMapError(
-            f"{path}: row {row}: column '{column}' must be > 0 and <= {MAX_RUN_S:g}, got {text}"
+            f"{path}: row {row}: column '{column}' must be in {low:g} .. {high:g}, got {text}"
         )
     return value
