@@ -324,3 +324,31 @@ def test_bad_solver_limits_are_one_line_errors(flags: list[str], message: str, c
     assert main(["--quiet", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_a_front_is_named_by_model_platform_and_quantities(tmp_path, monkeypatch, capsys) -> None:
+    """Two platforms' fronts of one model do not overwrite each other by default."""
+    from milp_map.cli.solve import main as solve_main
+
+    monkeypatch.chdir(tmp_path)
+    for platform in ("diana", "jetson-xavier"):
+        assert (
+            solve_main(
+                [
+                    "--model",
+                    "resnet8",
+                    "--platform",
+                    platform,
+                    "--pareto",
+                    "latency,proxy",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+    capsys.readouterr()
+    names = sorted(p.name for p in tmp_path.glob("front_*.json"))
+    assert names == [
+        "front_resnet8_diana_latency_proxy.json",
+        "front_resnet8_jetson-xavier_latency_proxy.json",
+    ]

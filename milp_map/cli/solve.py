@@ -126,7 +126,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="Q1,Q2",
         help="compute the exact Pareto front of two of latency, energy, proxy (e.g. "
         "latency,energy) instead of one optimum; writes PREFIX.csv, .json and .png where "
-        "PREFIX is --out without its suffix (default front_MODEL_Q1_Q2)",
+        "PREFIX is --out without its suffix (default front_MODEL_PLATFORM_Q1_Q2)",
     )
     parser.add_argument(
         "--points", type=int, metavar="N", help="with --pareto: thin the written front to N points"
@@ -659,7 +659,9 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
         raise MilpMapError(
             f"--points keeps both ends of the front, so it must be >= 2, got {args.points}"
         )
-    default = file_stem(f"front_{problem.graph.name}_{'_'.join(quantities)}")
+    default = file_stem(
+        f"front_{problem.graph.name}_{problem.platform.name}_{'_'.join(quantities)}"
+    )
     prefix = Path(args.out) if args.out else Path(default)
     front, references, solve_fn = pipeline.front(
         target, quantities, args.solver, settings, points=args.points, method=args.pareto_method
