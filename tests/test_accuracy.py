@@ -4,11 +4,14 @@ the proxy -> drop calibration (monotone fit, inversion, measured points of the r
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from milp_map.accuracy import calibration
@@ -74,6 +77,86 @@ def test_evaluate_cli_reports_accuracy_next_to_the_metrics(
     assert "95% CI" in out and "calibration" not in out  # resnet8 has no calibration
     assert evaluate.main(["--mapping", str(mapping), "--data", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown dataset 'nope'")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"PK\x03\x04junkjunk", "not a readable .npz file (File is not a zip file)"),
+        (b"not numpy at all", "not a readable .npz file"),
+        ({"x_test": np.full((4, 3, 8, 8), np.nan)}, "x_test has 768 of 768 values NaN"),
+        ({"x_test": np.zeros((4, 3)), "y_test": [0.5, 1, 2, 3]}, "y_test must be a vector"),
+        ({"x_test": np.zeros((4, 3)), "y_test": [0, 1, -2, 3]}, "integers >= 0"),
+        ({"x_test": np.array(["a", "b"]), "y_test": [0, 1]}, "x_test must hold numeric images"),
+        ({"x_test": np.zeros((4, 3)), "y_test": [0, 1]}, "x_test has 4 rows but y_test has 2"),
+    ],
+    ids=["bad-zip", "not-zip", "all-nan", "float-labels", "negative-labels", "text", "rows"],
+)
+def test_a_broken_npz_is_one_line(tmp_path: Path, content: bytes | dict, message: str) -> None:
+    from milp_map.io.datasets import load_dataset
+
+    path = tmp_path / "data.npz"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        np.savez(path, **{"y_test": np.zeros(4, np.int64), **content})
+    with pytest.raises(MilpMapError) as info:
+        load_dataset(str(path))
+    text = str(info.value)
+    assert message in text and str(path) in text and "\n" not in text, text
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    x_shape=st.lists(st.integers(1, 3), min_size=1, max_size=4),
+    n_images=st.integers(1, 3),
+    poison=st.sampled_from([None, np.nan, np.inf]),
+)
+def test_any_npz_loads_clean_or_is_one_line(
+    x_shape: list[int], n_images: int, poison: float | None
+) -> None:
+    """Random image shapes and poisoned pixels: a loaded dataset has finite float32 images
+    and int64 labels, one per image, else the error is one line naming the file."""
+    from milp_map.io.datasets import load_dataset
+
+    with tempfile.TemporaryDirectory() as folder:  # a fresh path per example: loads are cached
+        path = Path(folder) / "data.npz"
+        images = np.zeros((n_images, *x_shape), np.float64)
+        if poison is not None:
+            images.flat[-1] = poison
+        np.savez(path, x_test=images, y_test=np.arange(n_images))
+        try:
+            dataset = load_dataset(str(path))
+        except MilpMapError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc)
+            assert poison is not None
+            return
+    assert poison is None and np.isfinite(dataset.x_test).all()
+    assert dataset.x_test.dtype == np.float32 and dataset.y_test.dtype == np.int64
+    assert len(dataset.x_test) == len(dataset.y_test) == n_images
+
+
+def test_images_of_another_shape_than_the_model_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evaluate and export: a dataset whose images do not fit the model's input is one
+    line and exit 2 (onnxruntime's own complaint was a traceback)."""
+    from milp_map.cli import export
+
+    mapping = tmp_path / "m.json"
+    assert solve.main(["--model", "resnet8", "--quiet", "--out", str(mapping)]) == 0
+    data = tmp_path / "small.npz"
+    np.savez(data, x_test=np.zeros((4, 1, 8, 8), np.float32), y_test=np.arange(4))
+    capsys.readouterr()
+    for run, extra in (
+        (evaluate.main, []),
+        (evaluate.main, ["--activations", "none"]),
+        (export.main, ["--out", str(tmp_path / "m.onnx")]),
+    ):
+        assert run(["--mapping", str(mapping), "--data", str(data), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "have shape 1x8x8, but the model's input 'input' takes 3x32x32" in err, err
+        assert "\n" not in err
 
 
 def test_isotonic_fit_is_monotone_and_least_squares() -> None:

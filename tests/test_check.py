@@ -9,9 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from milp_map.cli import check, solve
 from milp_map.core.split import SplitProblem
+from milp_map.errors import MilpMapError
 from milp_map.evaluation.check import check_mapping
 
 MODEL = "ds_cnn"  # 12 layers, depthwise and pointwise convs: fast, and has unsplittable layers
@@ -109,6 +112,8 @@ def _set(name: str, **fields: object) -> Callable[[dict], None]:
     def edit(data: dict) -> None:
         entry = _entry(data, name)
         entry.pop("channels", None)
+        split = fields.get("split", entry["split"])
+        entry["accelerator"] = next(iter(split)) if len(split) == 1 else None  # as written
         entry.update(fields)
 
     return edit
@@ -156,6 +161,26 @@ INVALID = {
         _set("stem/conv", operating_point={"digital": "turbo"}),
         ["layer 'stem/conv'", "no operating point 'turbo'"],
     ),
+    "accelerator contradicts the split": (
+        _set("stem/conv", split={"analog": 64}, accelerator="digital"),
+        ["layer 'stem/conv'", "`accelerator` says digital but `split` puts the channels on analog"],
+    ),
+    "accelerator beside a split in parts": (
+        _set("block1/pw", split={"analog": 16, "digital": 48}, accelerator="digital"),
+        ["layer 'block1/pw'", "`split` puts the channels on analog, digital"],
+    ),
+    "accelerator not a name": (
+        _set("stem/conv", accelerator=5),
+        ["layer 'stem/conv'", "`accelerator` must be a name or null, got 5"],
+    ),
+    "group_size below one": (
+        lambda data: data.update(group_size=-8),
+        ["group_size must be an integer >= 1, got -8"],
+    ),
+    "group_size zero": (
+        lambda data: data.update(group_size=0),
+        ["group_size must be an integer >= 1, got 0"],
+    ),
 }
 
 
@@ -173,6 +198,46 @@ def test_invalid_mapping_exits_2_naming_file_and_layer(
     assert str(path) in line
     for phrase in phrases:
         assert phrase in line
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_group_size_flag_below_one_exits_2(results, tmp_path, capsys, size: str) -> None:
+    path = _write(tmp_path, results["channel"])
+    code, _, err = _run(capsys, "--mapping", str(path), "--group-size", size)
+    assert code == 2
+    assert f"--group-size must be an integer >= 1, got {size}" in _one_line_error(err)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    split=st.dictionaries(
+        st.sampled_from(["digital", "analog"]), st.sampled_from([0, 8, 16, 48, 56, 64]), min_size=1
+    ),
+    accelerator=st.sampled_from([None, "digital", "analog"]),
+)
+def test_check_never_accepts_an_accelerator_its_split_contradicts(
+    results, tmp_path, split: dict[str, int], accelerator: str | None
+) -> None:
+    """Any `split` beside any `accelerator`: an accepted layer runs exactly where both say."""
+    data = copy.deepcopy(results["channel"])
+    entry = _entry(data, "block1/pw")
+    entry.pop("channels", None)
+    entry.update(split=split, accelerator=accelerator, operating_point=None)
+    path = _write(tmp_path, data)
+    try:
+        checked = check_mapping(path)
+    except MilpMapError as exc:
+        assert len(str(exc).splitlines()) == 1 and str(path) in str(exc)
+        return
+    unit = checked.problem.units[checked.problem.unit_of_layer["block1/pw"]].name
+    placed = sorted(part.accelerator for part in checked.mapping[unit])
+    assert placed == sorted(acc for acc, n in split.items() if n > 0)
+    assert accelerator is None or placed == [accelerator]
 
 
 def test_malformed_json_exits_2(tmp_path, capsys) -> None:

@@ -135,3 +135,73 @@ def test_bad_settings_are_one_line_errors(
     assert main(["--model", "resnet8", "--quiet", "--out-dir", str(tmp_path), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+CTRL_C_DURING_THE_SOLVE = """
+import os, signal, sys
+import pulp
+from milp_map.cli.compare import main
+
+solve = pulp.LpProblem.solve
+
+def pressed(self, *args, **kwargs):
+    # Ctrl-C lands once the exact method's HiGHS solve is under way (its handler is set)
+    pulp.LpProblem.solve = solve
+    os.kill(os.getpid(), signal.SIGINT)
+    return solve(self, *args, **kwargs)
+
+pulp.LpProblem.solve = pressed
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_in_the_exact_solve_stops_the_whole_comparison(tmp_path: Path) -> None:
+    """The solver catches Ctrl-C and answers with its best mapping so far: that row is
+    written, no later method runs, exit 130 (it went on with every other method)."""
+    argv = ["--model", "resnet8", "--methods", "exact,single,greedy-fastest", "--quiet"]
+    command = [sys.executable, "-c", CTRL_C_DURING_THE_SOLVE, *argv, "--solver", "highs"]
+    run = subprocess.run(
+        [*command, "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert "interrupted: the table holds exact only" in run.stderr
+    table = pd.read_csv(tmp_path / "compare_resnet8_diana_layer.csv")
+    assert list(table["method"]) == ["exact"]
+
+
+def test_ctrl_c_in_a_baseline_keeps_the_methods_done(monkeypatch: pytest.MonkeyPatch) -> None:
+    from milp_map.experiments import methods
+
+    def pressed(target, settings):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(methods.METHODS, "single", pressed)
+    try:
+        result = compare(_problem(), ["exact", "single", "greedy-fastest"], progress=False)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the comparison: nothing done would be written")
+    assert result.interrupted
+    assert list(result.solutions) == ["exact"] and list(result.table["method"]) == ["exact"]
+
+
+def test_ctrl_c_with_worker_processes_keeps_the_methods_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parent takes Ctrl-C (workers ignore it): the running methods are ended, the
+    finished ones kept."""
+    from milp_map.experiments import compare as comparator
+
+    as_completed = comparator.as_completed
+
+    def first_then_ctrl_c(futures):
+        yield next(as_completed(futures))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparator, "as_completed", first_then_ctrl_c)
+    methods = ["single", "greedy-fastest", "greedy-least-energy"]
+    try:
+        result = compare(_problem(), methods, jobs=2, progress=False)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped the comparison: nothing done would be written")
+    assert result.interrupted and len(result.solutions) == 1
+    assert set(result.solutions) <= set(methods)

@@ -146,6 +146,46 @@ def test_valid_tiny_model_loads(workdir) -> None:
 
 
 @FUZZ
+@given(sizes=st.tuples(st.integers(-3, 2), st.integers(-3, 9), st.integers(-3, 9)))
+def test_input_sizes_below_one_are_refused(workdir, sizes: tuple[int, int, int]) -> None:
+    """A fixed batch, height or width of 0 or less is one line naming the file and the input
+    (a height of -5 loaded and gave negative latencies); any other size loads with positive
+    sizes and work."""
+    model = _onnx_model()
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for axis, size in zip((0, 2, 3), sizes, strict=True):
+        dims[axis].dim_value = size
+    path = workdir() / "model.onnx"
+    path.write_bytes(model.SerializeToString())
+    if min(sizes) < 1:
+        with pytest.raises(MilpMapError, match=r"input 'x' has size -?\d+ on axis") as info:
+            load_onnx(path)
+        assert str(path) in str(info.value) and len(str(info.value).splitlines()) == 1
+        return
+    graph = load_onnx(path)
+    for layer in graph.layers():
+        assert layer.macs >= 0 and layer.input_elems > 0 and layer.output_elems > 0
+        assert min(layer.in_hw + layer.out_hw) >= 1
+
+
+def test_a_negative_inferred_shape_is_refused(workdir) -> None:
+    """A 5x5 kernel on a 2x2 input infers a -2x-2 output: refused, naming tensor and node."""
+    weights = numpy_helper.from_array(np.ones((4, 3, 5, 5), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")],
+        "small",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[weights],
+    )
+    path = workdir() / "model.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(MilpMapError, match=r"tensor 'y' used by node 'conv' .* negative shape"):
+        load_onnx(path)
+
+
+@FUZZ
 @given(data=st.binary(max_size=512))
 def test_random_bytes_as_onnx(workdir, data: bytes) -> None:
     _load_file(workdir(), data)

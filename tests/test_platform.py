@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from milp_map.core.costmodels import DianaAnalog, DianaDigital
 from milp_map.core.graph import Layer, graph_from_layers
@@ -309,6 +312,14 @@ YAML_ERRORS = {
         GOOD_YAML + "activation_bytes: {int8: -1}\n",
         ["activation_bytes", "> 0"],
     ),
+    "repeated-operating-point": (
+        DVFS_YAML.replace("name: high", "name: low"),
+        ["accelerators[0].operating_points", "must be unique, repeated: ['low']"],
+    ),
+    "operating-point-name-a-path": (
+        DVFS_YAML.replace("name: high", "name: ../../high"),
+        ["operating_points[1].name", "'../../high' is not a safe name"],
+    ),
 }
 
 
@@ -323,6 +334,32 @@ def test_yaml_errors_name_file_and_field(tmp_path: Path, text: str, expected: li
     assert message.startswith(str(path))
     for fragment in expected:
         assert fragment in message
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(names=st.lists(st.sampled_from(["f0", "f1", "f2", "low"]), min_size=1, max_size=4))
+def test_operating_points_are_one_each_or_refused(names: list[str]) -> None:
+    """Repeated names are refused (`check` costed the first, `solve` either); otherwise every
+    option of a unit has its own label, so a mapping names exactly one of them."""
+    points = ", ".join(
+        f"{{name: {n}, freq_scale: {k + 1}, dynamic_power_w: 0.01}}" for k, n in enumerate(names)
+    )
+    text = GOOD_YAML.replace(
+        "precision: int8", f"precision: int8\n    operating_points: [{points}]"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "p.yaml"
+        path.write_text(text)
+        try:
+            platform = load_platform(path)
+        except MilpMapError as exc:
+            assert len(set(names)) < len(names) and "must be unique" in str(exc)
+            return
+    assert len(set(names)) == len(names)
+    graph = graph_from_layers("one", [conv_layer("c", 16, 32)], [])
+    scores = Sensitivity({("c", "int8"): 0.0, ("c", "fp32"): 0.0}, "s", "test")
+    labels = [o.label for o in build_problem(graph, platform, scores).units[0].options]
+    assert len(labels) == len(set(labels)) == len(names) + 1
 
 
 def test_good_yaml_loads(tmp_path: Path) -> None:
@@ -366,6 +403,18 @@ TABLE_ERRORS = {
     "missing-column": ("layer,accelerator,latency_s\nl0,a,1\n", ["missing column(s) energy_j"]),
     "extra-field": (HEADER + "l0,a,1,1,7,7\nl0,b,1,1\n", ["more fields than the header"]),
     "no-rows-for-b": (HEADER + "l0,a,1,1\n", ["no rows for accelerator 'b'"]),
+    "implausible-latency": (
+        HEADER + "l0,a,1,1\nl0,b,1e9,1\n",
+        ["row 3", "'latency_s' = 1e+09 is implausible", "at most 3600 s"],
+    ),
+    "operating-point-name-a-path": (
+        "layer,accelerator,operating_point,latency_s,energy_j\nl0,a,../x,1,1\nl0,b,,1,1\n",
+        ["row 2", "operating point '../x' is not a safe name"],
+    ),
+    "implausible-energy": (
+        HEADER + "l0,a,1,2e6\nl0,b,1,1\n",
+        ["row 2", "'energy_j' = 2e+06 is implausible", "at most 1e+06 J"],
+    ),
 }
 
 
@@ -411,6 +460,8 @@ def test_table_paths_are_relative_to_the_yaml(tmp_path: Path, monkeypatch) -> No
         ("transition_table", "layer,from,to,latency_s,energy_j\nl0,a,c,1,1\n", "unknown accel"),
         ("transition_table", "layer,from,to,latency_s,energy_j\nl0,a,b,-1,1\n", "'latency_s'"),
         ("transition_table", "layer,from,to,latency_s\nl0,a,b,1\n", "missing column(s)"),
+        ("transition_table", "layer,from,to,latency_s,energy_j\nl0,a,a,1,1\n", "to itself"),
+        ("transition_table", "layer,from,to,latency_s,energy_j\nl0,a,b,1e5,1\n", "at most 3600 s"),
         ("groups", "group,layer\ng,l0\nh,l0\n", "already in group 'g'"),
         ("groups", "group\ng\n", "missing column(s) layer"),
     ],

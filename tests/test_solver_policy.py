@@ -417,8 +417,9 @@ def test_exact_grid_for_all_zero_and_huge_scores() -> None:
     resolution = chain_dp.exact_resolution(flat, active_bounds(flat))
     assert resolution is not None and chain_dp.work(flat, active_bounds(flat), resolution) < 1000
     assert pipeline.solve(flat, "dp").solution.status == "optimal"
-    keys = list(problem.sensitivity.scores)
-    huge = Sensitivity({k: 1e300 if i == 0 else 0.3 for i, k in enumerate(keys)}, "grid", "huge")
+    # every score near the float range (one such score beside 0.3s is refused: it would
+    # dwarf the rest of the network past MAX_COST_SPREAD)
+    huge = Sensitivity(dict.fromkeys(problem.sensitivity.scores, 1e300), "grid", "huge")
     big = build_problem(
         problem.graph, problem.platform, huge, problem.objective, Constraints(max_proxy=3e300)
     )

@@ -299,7 +299,7 @@ def tensor_ranges(
     """(min, max) of each named tensor of the fp32 model over the calibration inputs."""
     if not tensors:
         return {}
-    from milp_map.accuracy.measure import make_session
+    from milp_map.accuracy.measure import check_fits, make_session
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -308,10 +308,12 @@ def tensor_ranges(
         helper.make_empty_tensor_value_info(t) for t in tensors if t not in outputs
     )
     feeds = sample_inputs(probe, CALIBRATION_SAMPLES)
+    session = make_session(probe, threads=1)
     if inputs is not None:
+        check_fits(session, inputs, "the dataset's calibration images")
         first = next(iter(feeds))
         feeds[first] = np.asarray(inputs, dtype=feeds[first].dtype)
-    values = make_session(probe, threads=1).run(list(tensors), feeds)
+    values = session.run(list(tensors), feeds)
     return {t: (float(v.min()), float(v.max())) for t, v in zip(tensors, values, strict=True)}
 
 

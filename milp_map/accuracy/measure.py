@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -92,6 +93,7 @@ def predict(
 ) -> np.ndarray:
     """The model's first output for every image, run in batches (batch 1 if the model pins it)."""
     session = make_session(model, threads)
+    check_fits(session, images, "the dataset's images")
     first = session.get_inputs()[0]
     fixed = first.shape[0] if first.shape and isinstance(first.shape[0], int) else None
     step = fixed or batch_size
@@ -109,6 +111,23 @@ def predict(
                 "the dataset matches the model's input, or use batch size 1"
             ) from exc
     return np.concatenate(outputs).reshape(len(images), -1)
+
+
+def check_fits(session: Any, images: np.ndarray, what: str) -> None:
+    """One line when `images` (N, ...) do not have the shape of the session's first input
+    (onnxruntime's own complaint is a multi-line traceback); `what` names the images."""
+    first = session.get_inputs()[0]
+    expected = list(first.shape or [])[1:]
+    got = list(np.shape(images))[1:]
+    if len(expected) == len(got) and all(
+        not isinstance(e, int) or e == g for e, g in zip(expected, got, strict=True)
+    ):
+        return
+    shown = "x".join(str(e) if isinstance(e, int) else "?" for e in expected)
+    raise MilpMapError(
+        f"{what} have shape {'x'.join(map(str, got)) or 'scalar'}, but the model's input "
+        f"'{first.name}' takes {shown or 'a scalar'}: use a dataset of that shape"
+    )
 
 
 def measure(

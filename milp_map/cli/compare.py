@@ -110,6 +110,9 @@ def _run(args: argparse.Namespace) -> int:
     if note:
         print(f"note: {note}", file=sys.stderr)
     result = compare(target, methods, settings, args.jobs, accuracy_fn, progress=not args.quiet)
+    if result.interrupted and not result.solutions:
+        print("interrupted before the first method answered: nothing written", file=sys.stderr)
+        return common.EXIT_INTERRUPTED
     title = _title(problem, args, quantities)
     shown = format_table(result.table)
     print(title)
@@ -124,6 +127,14 @@ def _run(args: argparse.Namespace) -> int:
         f"{title}\n\n{shown.to_markdown(index=False)}\n", out_dir / f"{stem}.md"
     )
     print(f"wrote {csv_path}, {md_path}")
+    if result.interrupted:
+        done = ", ".join(result.solutions)
+        print(
+            f"interrupted: the table holds {done} only; the other methods were stopped or "
+            "never started",
+            file=sys.stderr,
+        )
+        return common.EXIT_INTERRUPTED
     return common.EXIT_OK
 
 

@@ -77,6 +77,15 @@ MAX_BOUNDS = {"max_latency_s": 1e9, "max_energy_j": 1e9}
 only be a way of saying "no bound" and would overflow the solvers' scaled rows."""
 
 
+MAX_COST_SPREAD = 1e4
+"""Most a problem's worst-case latency or energy may exceed its best case (every unit at its
+cheapest option), and one unit's worst proxy the rest of the network's together. Solvers
+normalise by the worst case and hold bounds and gaps to a fraction of it, so past this the best
+mappings sink below their resolution: one 1e9 s row beside 4 ms ones had HiGHS, CP-SAT and CBC
+each claim a wrong optimum. The presets span at most 90, 56 real networks 41, tests' random
+instances 1,400."""
+
+
 def normalised_limit(bound: float, scale: float) -> float:
     """A bound as a solver row's right-hand side: divided by its worst-case scale (every
     mapping is at most 1 there, so anything above 2 binds nothing and is held at 2, far
@@ -238,6 +247,7 @@ def build_problem(
         unit_of_layer=unit_of_layer,
     )
     _check_finite(problem)
+    _check_spread(problem)
     return problem
 
 
@@ -263,6 +273,54 @@ def _check_finite(problem: Problem) -> None:
             raise MilpMapError(
                 f"{where}: the worst-case {quantity} overflows to {scale}; check the numbers"
             )
+
+
+def _check_spread(problem: Problem) -> None:
+    """Refuse costs and scores spread wider than MAX_COST_SPREAD, naming the largest one: the
+    solvers' answers would be wrong, not merely slow."""
+    where = f"platform '{problem.platform.name}' ({problem.platform.source})"
+    static = problem.static_power_w
+    for quantity, unit in (("latency", "s"), ("energy", "J")):
+        best = sum(
+            min(_cost(o.latency_s, o.energy_j, quantity, static) for o in u.options)
+            for u in problem.units
+        )
+        worst = problem.scales[quantity]
+        if not (best > 0 and worst > MAX_COST_SPREAD * best):
+            continue
+        parts = [
+            (_cost(o.latency_s, o.energy_j, quantity, static), f"unit '{u.name}' on {o.label}")
+            for u in problem.units
+            for o in u.options
+        ] + [
+            (
+                _cost(*c, quantity, static),
+                f"moving the output of '{problem.units[e.src].name}' from {a} to {b}",
+            )
+            for e in problem.edges
+            for (a, b), c in e.costs.items()
+        ]
+        value, what = max(parts)
+        raise MilpMapError(
+            f"{where}: {what} costs {value:.3g} {unit}: the worst mapping's {quantity} is "
+            f"{worst / best:.2g} times the best's ({best:.3g} {unit}), past the "
+            f"{MAX_COST_SPREAD:g} the solvers resolve; check that cost"
+        )
+    scores = sorted(
+        ((max(o.proxy for o in u.options), u.name) for u in problem.units), reverse=True
+    )
+    (top, name), rest = scores[0], sum(score for score, _ in scores[1:])
+    if rest > 0 and top > MAX_COST_SPREAD * rest:
+        raise MilpMapError(
+            f"scores '{problem.sensitivity.source}': unit '{name}' scores up to {top:.3g}, "
+            f"{top / rest:.2g} times all other units' worst scores together ({rest:.3g}); "
+            f"a proxy budget resolves at most {MAX_COST_SPREAD:g}: check that score"
+        )
+
+
+def _cost(latency_s: float, energy_j: float, quantity: str, static_power_w: float) -> float:
+    """Latency, or energy with its static share, of an option or a transition."""
+    return latency_s if quantity == "latency" else energy_j + static_power_w * latency_s
 
 
 # ----------------------------------------------------------------------------- units

@@ -55,13 +55,11 @@ def check_mapping(
     """
     where = str(mapping)
     header, entries = load_mapping_file(where)
+    group_size = _group_size(group_size, header, where)
     problem = _problem(header, where, model, platform, sensitivity, groups, bounds or {})
     parts = _parts_by_layer(problem, entries, where)
     split = any(len(p) > 1 for p in parts.values())
     if split:
-        group_size = group_size or header.get("group_size") or DEFAULT_GROUP_SIZE
-        if not isinstance(group_size, int) or group_size < 1:
-            raise MilpMapError(f"{where}: group_size must be an integer >= 1, got {group_size}")
         target: Problem | SplitProblem = build_split_problem(problem, group_size)
         mapping_ = _split_mapping(target, parts, where)
         evaluation = _evaluated(evaluate_split, target, mapping_, where)
@@ -73,6 +71,18 @@ def check_mapping(
 
 
 # ----------------------------------------------------------------------------- the file's layers
+
+
+def _group_size(given: int | None, header: dict[str, Any], where: str) -> int:
+    """The split granularity: `given`, else the file's `group_size`, else the default; each
+    must be an integer >= 1 (0 fell through to the default, -8 passed unread)."""
+    for name, value in (("--group-size", given), ("group_size", header.get("group_size"))):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MilpMapError(f"{where}: {name} must be an integer >= 1, got {value!r}")
+        return value
+    return DEFAULT_GROUP_SIZE
 
 
 def _problem(
@@ -152,9 +162,11 @@ def _parts_by_layer(
 def _entry_parts(problem: Problem, entry: dict[str, Any], where: str) -> tuple[Part, ...]:
     layer = problem.graph.layer(entry["name"])
     unit = problem.units[problem.unit_of_layer[layer.name]]
-    split = entry.get("split")
-    if split is None and isinstance(entry.get("accelerator"), str):
-        split = {entry["accelerator"]: layer.out_channels}
+    split, named = entry.get("split"), entry.get("accelerator")
+    if named is not None and not isinstance(named, str):
+        raise MilpMapError(f"{where}: `accelerator` must be a name or null, got {named!r}")
+    if split is None and named is not None:
+        split = {named: layer.out_channels}
     if not isinstance(split, dict) or not split:
         raise MilpMapError(f"{where}: `split` must be an object {{accelerator: channels}}")
     for acc, n in split.items():
@@ -163,6 +175,11 @@ def _entry_parts(problem: Problem, entry: dict[str, Any], where: str) -> tuple[P
     split = {acc: n for acc, n in split.items() if n > 0}
     if not split:
         raise MilpMapError(f"{where}: split gives no accelerator any channel")
+    if named is not None and list(split) != [named]:
+        raise MilpMapError(
+            f"{where}: `accelerator` says {named} but `split` puts the channels on "
+            f"{', '.join(sorted(split))}; make them agree (or set `accelerator` to null)"
+        )
     points = _operating_points(entry.get("operating_point"), split, where)
     indices = _channel_indices(entry.get("channels"), split, layer.out_channels, where)
     for acc in split:

@@ -60,6 +60,9 @@ class Comparison:
     table: pd.DataFrame
     skipped: dict[str, str] = field(default_factory=dict)
     reference_point: tuple[float, float] | None = None
+    interrupted: bool = False
+    """Ctrl-C (or SIGTERM) stopped the run: `solutions` holds the methods that answered (a
+    stopped solve's best mapping so far among them); the others were stopped or never ran."""
 
     def to_frame(self) -> pd.DataFrame:
         """The table: one row per method, raw units (seconds, joules, percent)."""
@@ -89,35 +92,70 @@ def compare(
     )
     try:
         if jobs > 1 and len(runnable) > 1:
-            pool = ProcessPoolExecutor(
-                max_workers=min(jobs, len(runnable)),
-                mp_context=multiprocessing.get_context("spawn"),  # no forked solver threads
-                initializer=_init_worker,
-                initargs=(target,),
-            )
-            try:
-                futures = {pool.submit(_worker, m, settings): m for m in runnable}
-                for future in as_completed(futures):
-                    solutions[futures[future]] = future.result()
-                    bar.set_postfix_str(futures[future])
-                    bar.update(1)
-            except BaseException:
-                running = list((getattr(pool, "_processes", None) or {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
-                for process in running:
-                    process.terminate()  # Ctrl-C: do not wait for running methods
-                raise
-            pool.shutdown()
+            interrupted = _run_in_processes(target, runnable, settings, jobs, solutions, bar)
         else:
-            for m in runnable:
-                bar.set_postfix_str(m)
-                solutions[m] = timed_run(m, target, settings)
-                bar.update(1)
+            interrupted = _run_in_turn(target, runnable, settings, solutions, bar)
     finally:
         bar.close()
-    solutions = {m: solutions[m] for m in runnable}
+    solutions = {m: solutions[m] for m in runnable if m in solutions}
     table, reference = comparison_table(target, solutions, settings.front, accuracy_fn)
-    return Comparison(solutions, table, skipped, reference)
+    return Comparison(solutions, table, skipped, reference, interrupted)
+
+
+def _run_in_turn(
+    target: Target,
+    methods: list[str],
+    settings: RunSettings,
+    solutions: dict[str, Solution],
+    bar: tqdm,
+) -> bool:
+    """Each method in turn into `solutions`; whether Ctrl-C stopped the run. A solver that
+    catches Ctrl-C answers with its best mapping so far (kept); any other method is stopped
+    by KeyboardInterrupt (nothing kept); either way no later method runs."""
+    try:
+        for m in methods:
+            bar.set_postfix_str(m)
+            solutions[m] = timed_run(m, target, settings)
+            bar.update(1)
+            if solutions[m].extra.get("interrupted"):
+                return True
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _run_in_processes(
+    target: Target,
+    methods: list[str],
+    settings: RunSettings,
+    jobs: int,
+    solutions: dict[str, Solution],
+    bar: tqdm,
+) -> bool:
+    """The methods in worker processes into `solutions`; whether Ctrl-C stopped the run (the
+    workers ignore it: the running ones are ended, the finished ones kept)."""
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(methods)),
+        mp_context=multiprocessing.get_context("spawn"),  # no forked solver threads
+        initializer=_init_worker,
+        initargs=(target,),
+    )
+    try:
+        futures = {pool.submit(_worker, m, settings): m for m in methods}
+        for future in as_completed(futures):
+            solutions[futures[future]] = future.result()
+            bar.set_postfix_str(futures[future])
+            bar.update(1)
+    except BaseException as exc:
+        running = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in running:
+            process.terminate()  # do not wait for running methods
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        raise
+    pool.shutdown()
+    return False
 
 
 def comparison_table(

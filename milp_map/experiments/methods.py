@@ -63,7 +63,7 @@ def _exact(target: Target, s: RunSettings) -> Solution:
     """The proven optimum (and, with `front`, the exact front in extra["front"])."""
     settings = SolverSettings(time_limit_s=s.time_limit_s, threads=s.threads, seed=s.seed)
     solution = pipeline.solve(target, s.solver, settings).solution
-    if s.front is None:
+    if s.front is None or solution.extra.get("interrupted"):
         return solution
     # Sweeps run CP-SAT on one worker unless a solver is named: faster than HiGHS on fronts.
     sweep_solver = pipeline.resolve_solver(s.solver, target, front=True)
@@ -76,7 +76,12 @@ def _exact(target: Target, s: RunSettings) -> Solution:
         progress=False,
         time_limit_s=s.time_limit_s,
     )
-    extra = {**solution.extra, "front": list(front.points), "front_complete": front.complete}
+    extra = {
+        **solution.extra,
+        "front": list(front.points),
+        "front_complete": front.complete,
+        "interrupted": front.interrupted,
+    }
     return dataclasses.replace(solution, extra=extra)
 
 

@@ -7,6 +7,7 @@ file with `x_test` and `y_test` (and optionally `x_train`, `y_train`) works too.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -78,17 +79,58 @@ def _npz(path: Path) -> Dataset:
             f"unknown dataset '{path}': use one of {', '.join(DATASETS)} or an .npz file "
             "with arrays x_test and y_test"
         )
-    with np.load(path) as arrays:
-        missing = [k for k in ("x_test", "y_test") if k not in arrays]
-        if missing:
-            raise MilpMapError(f"{path}: missing array(s) {', '.join(missing)}")
-        x_test = arrays["x_test"].astype(np.float32)
-        y_test = arrays["y_test"].astype(np.int64)
-        x_train = arrays["x_train"].astype(np.float32) if "x_train" in arrays else x_test[:0]
-        y_train = arrays["y_train"].astype(np.int64) if "y_train" in arrays else y_test[:0]
+    try:
+        with np.load(path) as arrays:
+            missing = [k for k in ("x_test", "y_test") if k not in arrays]
+            if missing:
+                raise MilpMapError(f"{path}: missing array(s) {', '.join(missing)}")
+            found = {
+                k: arrays[k] for k in ("x_train", "y_train", "x_test", "y_test") if k in arrays
+            }
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MilpMapError(
+            f"{path}: not a readable .npz file ({first}); write it with numpy.savez"
+        ) from None
+    x_test = _images(path, "x_test", found["x_test"])
+    y_test = _labels(path, "y_test", found["y_test"])
+    x_train = _images(path, "x_train", found["x_train"]) if "x_train" in found else x_test[:0]
+    y_train = _labels(path, "y_train", found["y_train"]) if "y_train" in found else y_test[:0]
     if len(x_test) != len(y_test):
         raise MilpMapError(f"{path}: x_test has {len(x_test)} rows but y_test has {len(y_test)}")
     return Dataset(path.stem, x_train, y_train, x_test, y_test)
+
+
+def _images(path: Path, name: str, array: np.ndarray) -> np.ndarray:
+    """An array of numeric images (N, ...) as float32, every value finite."""
+    if array.ndim < 2 or not np.issubdtype(array.dtype, np.number):
+        raise MilpMapError(
+            f"{path}: {name} must hold numeric images (N, C, H, W), got {array.dtype} "
+            f"of shape {list(array.shape)}"
+        )
+    images = array.astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(images)))
+    if bad:
+        raise MilpMapError(
+            f"{path}: {name} has {bad} of {images.size} values NaN or infinite (or beyond "
+            "float32); every pixel must be a finite number"
+        )
+    return images
+
+
+def _labels(path: Path, name: str, array: np.ndarray) -> np.ndarray:
+    """A vector of class labels (integers >= 0) as int64."""
+    integral = np.issubdtype(array.dtype, np.integer) or (
+        np.issubdtype(array.dtype, np.floating)
+        and bool(np.all(np.isfinite(array)))
+        and bool(np.all(array == np.round(array)))
+    )
+    if array.ndim != 1 or not integral or (array.size and array.min() < 0):
+        raise MilpMapError(
+            f"{path}: {name} must be a vector of class labels (integers >= 0), got "
+            f"{array.dtype} of shape {list(array.shape)}"
+        )
+    return array.astype(np.int64)
 
 
 def _stratified_split(

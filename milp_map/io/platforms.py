@@ -36,8 +36,10 @@ MAX_POWER_W = 1e4
 """Most power of one accelerator or of the board (a data-centre GPU draws under 1 kW)."""
 MAX_FREQ_SCALE = 1e3
 """Largest operating-point speed-up over an accelerator's nominal cost."""
-MAX_TRANSITION_S = 3600.0
-MAX_TRANSITION_J = 1e6
+MAX_MEASURED_S = 3600.0
+"""Longest one layer (or layer group) or one transfer may take: an hour, in a table or YAML."""
+MAX_MEASURED_J = 1e6
+"""Most energy one layer or one transfer may take: a megajoule (10 kW for 100 s)."""
 MAX_BYTES_PER_S = 1e15
 """Fastest link or memory (1 PB/s, beyond any HBM)."""
 MODEL_PARAMETER_RANGES: dict[str, tuple[float, float, str]] = {
@@ -58,6 +60,11 @@ class OperatingPointSpec(_Strict):
     name: str
     freq_scale: float = Field(gt=0, le=MAX_FREQ_SCALE)
     dynamic_power_w: float = Field(ge=0, le=MAX_POWER_W)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return check_name(name, "operating point name")
 
 
 class CostSpec(BaseModel):
@@ -101,6 +108,19 @@ class AcceleratorSpec(_Strict):
             raise ValueError(f"unknown op kinds {unknown}; known: {', '.join(OP_KINDS)}")
         return ops
 
+    @field_validator("operating_points")
+    @classmethod
+    def _unique_points(
+        cls, points: list[OperatingPointSpec] | None
+    ) -> list[OperatingPointSpec] | None:
+        """A mapping names its operating point: two of one name would cost differently in
+        `check` (the first) than in `solve` (either)."""
+        names = [p.name for p in points or ()]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"operating point names must be unique, repeated: {repeated}")
+        return points
+
     @model_validator(mode="after")
     def _table_sets_its_own_power(self) -> AcceleratorSpec:
         ignored = {"dynamic_power_w", "operating_points"} & self.model_fields_set
@@ -118,8 +138,8 @@ class TransitionSpec(_Strict):
     )
     src: str = Field(alias="from")
     dst: str = Field(alias="to")
-    latency_s: float = Field(default=0.0, ge=0, le=MAX_TRANSITION_S)
-    energy_j: float = Field(default=0.0, ge=0, le=MAX_TRANSITION_J)
+    latency_s: float = Field(default=0.0, ge=0, le=MAX_MEASURED_S)
+    energy_j: float = Field(default=0.0, ge=0, le=MAX_MEASURED_J)
     bytes_per_s: float | None = Field(default=None, gt=0, le=MAX_BYTES_PER_S)
 
 
@@ -331,7 +351,8 @@ def load_groups_file(path: str | Path) -> dict[str, dict[str, str]]:
 
 
 def _number(path: Path, row: int, column: str, text: str) -> float:
-    """A finite, non-negative float from a CSV cell, or an error naming file, row and column."""
+    """A finite, non-negative, plausible float from a cost cell (`latency_s` or `energy_j`),
+    or an error naming file, row and column."""
     try:
         value = float(text)
     except ValueError:
@@ -341,6 +362,12 @@ def _number(path: Path, row: int, column: str, text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise MilpMapError(
             f"{path}: row {row}: column '{column}' must be finite and >= 0, got {text}"
+        )
+    limit, unit = (MAX_MEASURED_S, "s") if column == "latency_s" else (MAX_MEASURED_J, "J")
+    if value > limit:
+        raise MilpMapError(
+            f"{path}: row {row}: column '{column}' = {value:g} is implausible (at most "
+            f"{limit:g} {unit} for one layer or transfer); check its unit"
         )
     return value
 
@@ -356,6 +383,11 @@ def _load_cost_table(path: Path, spec: PlatformSpec) -> CostTable:
                 f"{path}: row {i}: unknown accelerator '{acc}'; the platform has {sorted(known)}"
             )
         key = (rec.get("network", "") or "*", rec["layer"], acc, rec.get("operating_point", ""))
+        if key[3]:
+            try:
+                check_name(key[3], "operating point")
+            except ValueError as exc:
+                raise MilpMapError(f"{path}: row {i}: {exc}") from None
         if key in rows:
             raise MilpMapError(
                 f"{path}: row {i}: duplicate row for {key[1]} on {acc} {key[3]}".rstrip()
@@ -377,6 +409,11 @@ def _load_transition_table(path: Path, spec: PlatformSpec) -> dict:
         for end in (rec["from"], rec["to"]):
             if end not in known:
                 raise MilpMapError(f"{path}: row {i}: unknown accelerator '{end}'")
+        if rec["from"] == rec["to"]:
+            raise MilpMapError(
+                f"{path}: row {i}: goes from '{rec['from']}' to itself; a transition joins two "
+                "different accelerators"
+            )
         key = (rec.get("network", "") or "*", rec["layer"], rec["from"], rec["to"])
         if key in rows:
             raise MilpMapError(f"{path}: row {i}: duplicate transition row {key}")

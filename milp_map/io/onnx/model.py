@@ -190,6 +190,21 @@ def _check_one_line_names(graph: onnx.GraphProto, label: str) -> None:
             )
 
 
+def _check_input_dims(graph: onnx.GraphProto, label: str) -> None:
+    """Reject a graph input with a fixed dimension below 1: every layer after it would have
+    zero or negative sizes, and so zero or negative latencies."""
+    initializers = {tensor.name for tensor in graph.initializer}
+    for value in graph.input:
+        if value.name in initializers or not value.type.HasField("tensor_type"):
+            continue
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.HasField("dim_value") and dim.dim_value < 1:
+                raise MilpMapError(
+                    f"{label}: input '{value.name}' has size {dim.dim_value} on axis {axis}; "
+                    "every input dimension must be >= 1 (or symbolic): fix it and re-export"
+                )
+
+
 def _topological_order(graph: onnx.GraphProto, names: list[str], label: str) -> list[int]:
     """Node indices in dependency order, ties by file position; rejects cycles and dangling reads.
 
@@ -451,6 +466,7 @@ class ModelView:
                 "supported; save the model with dense initializers"
             )
         _check_one_line_names(graph, label)
+        _check_input_dims(graph, label)
         _name_nodes(graph)
         order = _topological_order(graph, [n.name for n in graph.node], label)
         if order != sorted(order):
@@ -502,7 +518,13 @@ class ModelView:
                 f"{self.label}: the shape of tensor '{tensor}' used by {node.describe()} could not "
                 f"be inferred; {cause}"
             )
-        return tuple(int(dim) for dim in dims)
+        known = tuple(int(dim) for dim in dims)
+        if min(known, default=0) < 0:
+            raise MilpMapError(
+                f"{self.label}: tensor '{tensor}' used by {node.describe()} has the negative "
+                f"shape {list(known)}; check the model's input size, kernels and strides"
+            )
+        return known
 
     def elems(self, tensor: str, node: Node) -> int:
         """Elements of a tensor `node` uses, batch 1."""
