@@ -171,15 +171,19 @@ INVALID = {
     ),
     "accelerator not a name": (
         _set("stem/conv", accelerator=5),
-        ["layer 'stem/conv'", "`accelerator` must be a name or null, got 5"],
+        ["layers[0].accelerator: 5 is not of type 'string', 'null'", "mapping.schema.json"],
+    ),
+    "misspelt key": (
+        _set("stem/conv", oprating_point="f1"),
+        ["layers[0]: unknown key(s) 'oprating_point'", "mapping.schema.json"],
     ),
     "group_size below one": (
         lambda data: data.update(group_size=-8),
-        ["group_size must be an integer >= 1, got -8"],
+        ["group_size: -8 is less than the minimum of 1", "mapping.schema.json"],
     ),
     "group_size zero": (
         lambda data: data.update(group_size=0),
-        ["group_size must be an integer >= 1, got 0"],
+        ["group_size: 0 is less than the minimum of 1", "mapping.schema.json"],
     ),
 }
 

@@ -21,6 +21,7 @@ from milp_map.errors import MilpMapError
 from milp_map.evaluation.evaluator import Evaluation, evaluate, evaluate_split
 from milp_map.io.mappings import load_mapping_file, recorded_file
 from milp_map.io.problems import load_problem
+from milp_map.io.schemas import schema_errors
 
 BOUND_KEYS = ("max_latency_s", "max_energy_j", "max_proxy", "max_proxy_fraction")
 """The bounds a check holds a mapping to, as the result file's `constraints` names them."""
@@ -55,6 +56,7 @@ def check_mapping(
     """
     where = str(mapping)
     header, entries = load_mapping_file(where)
+    _check_schema(header or entries, where)
     group_size = _group_size(group_size, header, where)
     problem = _problem(header, where, model, platform, sensitivity, groups, bounds or {})
     parts = _parts_by_layer(problem, entries, where)
@@ -71,6 +73,14 @@ def check_mapping(
 
 
 # ----------------------------------------------------------------------------- the file's layers
+
+
+def _check_schema(data: Any, where: str) -> None:
+    """The file against the shipped mapping schema, first: a misspelt key or a wrongly typed
+    value is named by its JSON path before any model is loaded."""
+    errors = schema_errors(data, "mapping", limit=1)
+    if errors:
+        raise MilpMapError(f"{where}: {errors[0]} (see data/schemas/mapping.schema.json)")
 
 
 def _group_size(given: int | None, header: dict[str, Any], where: str) -> int:
