@@ -71,9 +71,16 @@ def test_evaluate_cli_reports_accuracy_next_to_the_metrics(
         y_test=rng.integers(0, 10, 8),
     )
     capsys.readouterr()
-    assert evaluate.main(["--mapping", str(mapping), "--data", str(data)]) == 0
+    report = tmp_path / "top1.json"
+    assert (
+        evaluate.main(["--mapping", str(mapping), "--data", str(data), "--out", str(report)]) == 0
+    )
     out = capsys.readouterr().out
     assert "top-1" in out and "drop" in out and "latency" in out and "proxy" in out
+    written = json.loads(report.read_text())
+    assert written["n_samples"] == 8 and 0 <= written["top1"] <= 1
+    assert written["drop_pp"] == pytest.approx(100 * (written["fp32_top1"] - written["top1"]))
+    assert f"{100 * written['top1']:.2f}%" in out
     assert "95% CI" in out and "calibration" not in out  # resnet8 has no calibration
     assert evaluate.main(["--mapping", str(mapping), "--data", "nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown dataset 'nope'")

@@ -101,6 +101,19 @@ def test_broken_bound_exits_1_naming_the_bound(results, tmp_path, capsys) -> Non
     assert "proxy budget (--max-proxy 1)" in _one_line_error(err)
 
 
+def test_the_verdict_is_written_with_out(results, tmp_path, capsys) -> None:
+    path = _write(tmp_path, results["layer"])
+    latency = results["layer"]["metrics"]["latency_s"]
+    verdict = tmp_path / "verdict.json"
+    args = ("--mapping", str(path), "--max-latency", f"{latency / 2}", "--out", str(verdict))
+    code, out, _ = _run(capsys, *args)
+    assert code == 1 and f"wrote {verdict}" in out
+    written = json.loads(verdict.read_text())
+    assert written["valid"] and written["metrics"]["latency_s"] == pytest.approx(latency)
+    assert written["bounds"]["latency"] == pytest.approx(latency / 2)
+    assert len(written["broken"]) == 1 and "--max-latency" in written["broken"][0]
+
+
 # ----------------------------------------------------------------------------- invalid files
 
 

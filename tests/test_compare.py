@@ -114,7 +114,8 @@ def test_cli_front_end_to_end(tmp_path: Path) -> None:
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--methods", "exact,nope", "--out-dir", str(tmp_path)]) == 2
-    assert main(["--out-dir", str(tmp_path / "missing")]) == 2
+    (tmp_path / "afile").write_text("")
+    assert main(["--out", str(tmp_path / "afile")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
 

@@ -46,6 +46,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"{DEFAULT_GROUP_SIZE})",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument(
+        "--out",
+        metavar="FILE.json",
+        help="also write the verdict: validity, metrics, bounds and the ones broken",
+    )
     return parser.parse_args(argv)
 
 
@@ -56,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from milp_map.evaluation.check import check_mapping
+    from milp_map.io.files import check_out_path
 
+    if args.out:
+        check_out_path(args.out)
     checked = check_mapping(
         args.mapping,
         model=args.model,
@@ -67,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         group_size=args.group_size,
     )
     print_report(checked, args.mapping, args.quiet)
+    if args.out:
+        _write_verdict(checked, args.mapping, args.out)
     if checked.broken:
         print(
             f"error: {args.mapping}: the mapping breaks " + "; ".join(checked.broken),
@@ -74,6 +84,27 @@ def _run(args: argparse.Namespace) -> int:
         )
         return EXIT_OVER_BOUND
     return EXIT_VALID
+
+
+def _write_verdict(checked: Checked, where: str, out: str) -> None:
+    from pathlib import Path
+
+    from milp_map.core.split import SplitProblem
+    from milp_map.defaults import QUANTITIES
+    from milp_map.io.files import write_json_atomic
+
+    target = checked.target
+    verdict = {
+        "mapping": str(Path(where).resolve()),
+        "valid": True,
+        "model": checked.problem.graph.name,
+        "platform": checked.problem.platform.name,
+        "granularity": "channel" if isinstance(target, SplitProblem) else "layer",
+        "metrics": checked.evaluation.metrics.as_dict(),
+        "bounds": {q: b for q in QUANTITIES if (b := target.bound(q)) is not None},
+        "broken": list(checked.broken),
+    }
+    print(f"wrote {write_json_atomic(verdict, out)}")
 
 
 def print_report(checked: Checked, where: str, quiet: bool) -> None:

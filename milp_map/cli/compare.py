@@ -70,7 +70,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="dataset for the measured top-1 column (mnist, digits, .npz); auto (default): "
         "mnist for shipped real models (mnist_resnet), none for others; none: skip",
     )
-    parser.add_argument("--out-dir", default=".", help="where the CSV and Markdown go")
+    parser.add_argument(
+        "--out",
+        "--out-dir",
+        dest="out",
+        default=".",
+        metavar="DIR",
+        help="folder for compare_MODEL_PLATFORM_GRANULARITY[_Q1_Q2].csv and .md, made if "
+        "missing (default .; --out-dir is the old name)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -88,9 +96,10 @@ def _run(args: argparse.Namespace) -> int:
     from milp_map.experiments.methods import RunSettings
     from milp_map.io.files import write_text_atomic
 
-    out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
-        raise MilpMapError(f"{out_dir}: --out-dir must be an existing folder")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MilpMapError(f"{out_dir}: is not a folder; --out takes the folder to write into")
+    out_dir.mkdir(parents=True, exist_ok=True)
     budgets = {name: getattr(args, name) for name in SEARCH_BUDGETS}
     common.check_positive(jobs=args.jobs, threads=args.threads, **budgets)
     common.check_solver_limits(args.time_limit, seed=args.seed, threads=args.threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from milp_map.cli import common
 
@@ -27,6 +28,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="platform (default): quantise conv/gemm inputs too; none: weights only",
     )
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--out", metavar="FILE.json", help="also write the measured top-1, drop and metrics"
+    )
     return parser.parse_args(argv)
 
 
@@ -39,7 +43,10 @@ def _run(args: argparse.Namespace) -> int:
     from milp_map.accuracy.mapped import measure_mapping_file
     from milp_map.accuracy.measure import drop_interval_pp
     from milp_map.evaluation.report import format_si
+    from milp_map.io.files import check_out_path, write_json_atomic
 
+    if args.out:
+        check_out_path(args.out)
     measured = measure_mapping_file(
         args.mapping,
         args.data,
@@ -66,6 +73,21 @@ def _run(args: argparse.Namespace) -> int:
     prediction = _prediction(args, measured)
     if prediction is not None:
         print(prediction)
+    if args.out:
+        report = {
+            "mapping": str(Path(args.mapping).resolve()),
+            "model": problem.graph.name,
+            "platform": problem.platform.name,
+            "data": measured.data,
+            "n_samples": result.n_samples,
+            "top1": result.top1,
+            "fp32_top1": reference.top1,
+            "drop_pp": measured.drop_pp,
+            "drop_ci95_pp": [low, high],
+            "metrics": metrics.as_dict(),
+            "prediction": prediction,
+        }
+        print(f"wrote {write_json_atomic(report, args.out)}")
     return common.EXIT_OK
 
 
