@@ -1,5 +1,6 @@
 """JSON Schemas of the files milp_map writes and reads (data/schemas/*.schema.json): a mapping,
-a result, a concurrent schedule, a Pareto front. Shipped with the package so another tool (or a
+a result, a concurrent schedule, a Pareto front, a sweep cell, check's verdict and evaluate's
+measured accuracy. Shipped with the package so another tool (or a
 user writing a mapping by hand) can validate against them; `check` reports a mapping file's
 first schema error before anything else.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from milp_map.resources import data_path
 
-KINDS = ("mapping", "result", "schedule", "front")
+KINDS = ("mapping", "result", "schedule", "front", "cell", "verdict", "measurement")
 
 
 @cache
@@ -71,6 +72,12 @@ def kind_of(data: Any) -> str | None:
         return None
     if data.get("schedule") == "concurrent":
         return "schedule"
+    if "valid" in data and "broken" in data:
+        return "verdict"
+    if "top1" in data and "fp32_top1" in data:
+        return "measurement"
+    if "key" in data and "finished_at" in data:
+        return "cell"
     if "points" in data and "quantities" in data:
         return "front"
     if "layers" in data:
