@@ -183,6 +183,19 @@ def _overview_scales(ax: Axes, front: Front, references: Sequence[_Reference]) -
             set_scale("log")
 
 
+def legend_above(ax: Axes, handles: Sequence[Patch]) -> None:
+    """The legend in one row above the plot's right end, beside a left-aligned title: inside
+    the axes it hid the first units' bars."""
+    ax.legend(
+        handles=list(handles),
+        fontsize="small",
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=len(handles),
+        frameon=False,
+    )
+
+
 def plot_mapping(problem: Problem, solution: Solution, path: Path | None = None) -> Figure:
     """Per-unit latency bars coloured by accelerator; transfers into a unit stacked in grey.
 
@@ -214,14 +227,7 @@ def plot_mapping(problem: Problem, solution: Solution, path: Path | None = None)
             f"\n{m.latency_s * 1e3:.4g} ms, {m.energy_j * 1e3:.4g} mJ, proxy {m.accuracy_proxy:.4g}"
         )
     ax.set_title(title, fontsize="medium", loc="left")
-    ax.legend(  # above the bars, beside the title, so it hides no unit
-        handles=legend,
-        fontsize="small",
-        loc="lower right",
-        bbox_to_anchor=(1.0, 1.0),
-        ncol=len(legend),
-        frameon=False,
-    )
+    legend_above(ax, legend)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=DPI)

@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from milp_map.core.solution import Solution
 from milp_map.core.split import SplitProblem
 from milp_map.evaluation.evaluator import evaluate_split
-from milp_map.evaluation.plots import AXES, MARKERS
+from milp_map.evaluation.plots import AXES, MARKERS, legend_above
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -136,15 +136,7 @@ def plot_split_mapping(target: SplitProblem, solution: Solution, ax: Axes | None
     twin.plot(positions, units["latency_s"] * 1e3, color="black", marker=".", linewidth=1.0)
     twin.set_ylabel("unit latency (ms)")
     legend = [Patch(color=f"C{k % 10}", label=a) for k, a in enumerate(accs)]
-    # above the bars, beside the title: inside, it hid the first units' shares
-    ax.legend(
-        handles=legend,
-        fontsize="small",
-        loc="lower right",
-        bbox_to_anchor=(1.0, 1.0),
-        ncol=len(legend),
-        frameon=False,
-    )
+    legend_above(ax, legend)
     title = f"{target.base.graph.name} on {target.base.platform.name}: {solution.method}"
     ax.set_title(title, loc="left")
     return fig

@@ -23,8 +23,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from milp_map.core.schedule import ScheduleProblem, ScheduleSolution
 from milp_map.errors import MilpMapError
@@ -36,6 +37,8 @@ from milp_map.evaluation.timeline import (
     retime,
     solution_of,
 )
+
+Item = TypeVar("Item")
 
 MAX_BLOCK_WORK = 2_000_000
 """Option choices x linear extensions of the largest block (about 10 s of Python)."""
@@ -360,18 +363,19 @@ def _delay(problem: ScheduleProblem, edge: int, src: str | None, dst: str | None
 
 def _entry_front(entries: list[_Entry]) -> list[_Entry]:
     """Entries no other beats on both span and proxy."""
-    front: list[_Entry] = []
-    for entry in sorted(entries, key=lambda e: (e.span_s, e.proxy)):
-        if not front or entry.proxy < front[-1].proxy:
-            front.append(entry)
-    return front
+    return _nondominated(entries, lambda e: (e.span_s, e.proxy))
 
 
 def _pareto(labels: list[_Label]) -> list[_Label]:
-    front: list[_Label] = []
-    for label in sorted(labels, key=lambda x: (x.end_s, x.proxy)):
-        if not front or label.proxy < front[-1].proxy:
-            front.append(label)
+    """Labels no other beats on both time and proxy."""
+    return _nondominated(labels, lambda x: (x.end_s, x.proxy))
+
+
+def _nondominated(items: list[Item], key: Callable[[Item], tuple[float, float]]) -> list[Item]:
+    front: list[Item] = []
+    for item in sorted(items, key=key):
+        if not front or key(item)[1] < key(front[-1])[1]:
+            front.append(item)
     return front
 
 

@@ -25,7 +25,12 @@ from milp_map.core.platform import (
     Transition,
 )
 from milp_map.errors import MilpMapError
-from milp_map.io.tables import describe_validation_error, read_csv_checked, read_yaml_mapping
+from milp_map.io.tables import (
+    cell_number,
+    describe_validation_error,
+    read_csv_checked,
+    read_yaml_mapping,
+)
 from milp_map.resources import data_path, preset_names
 
 # ----------------------------------------------------------------------------- YAML schema
@@ -353,12 +358,7 @@ def load_groups_file(path: str | Path) -> dict[str, dict[str, str]]:
 def _number(path: Path, row: int, column: str, text: str) -> float:
     """A finite, non-negative, plausible float from a cost cell (`latency_s` or `energy_j`),
     or an error naming file, row and column."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise MilpMapError(
-            f"{path}: row {row}: column '{column}' is not a number: '{text}'"
-        ) from None
+    value = cell_number(path, row, column, text)
     if not math.isfinite(value) or value < 0:
         raise MilpMapError(
             f"{path}: row {row}: column '{column}' must be finite and >= 0, got {text}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from milp_map.errors import MilpMapError
-from milp_map.io.tables import read_csv_checked
+from milp_map.io.tables import cell_number, read_csv_checked
 
 RUN_COLUMNS = ("network", "run", "mapping", "latency_s")
 RUN_RANGES = {"latency_s": (1e-9, 1e6), "energy_j": (1e-12, 1e9)}
@@ -83,12 +83,7 @@ def _mapping(path: Path, row: int, text: str) -> dict[str, tuple[str, str | None
 
 
 def _positive(path: Path, row: int, column: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise MilpMapError(
-            f"{path}: row {row}: column '{column}' is not a number: '{text}'"
-        ) from None
+    value = cell_number(path, row, column, text)
     low, high = RUN_RANGES[column]
     if not (math.isfinite(value) and low <= value <= high):
         raise MilpMapError(

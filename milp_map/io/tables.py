@@ -90,6 +90,17 @@ def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def cell_number(path: Path, row: int, column: str, text: str) -> float:
+    """A CSV cell as a float, or one line naming file, row and column (range checks are the
+    caller's)."""
+    try:
+        return float(text)
+    except ValueError:
+        raise MilpMapError(
+            f"{path}: row {row}: column '{column}' is not a number: '{text}'"
+        ) from None
+
+
 def read_csv_checked(path: Path, required: Sequence[str], what: str) -> pd.DataFrame:
     """All cells as strings; errors for a missing file, unreadable CSV or missing columns."""
     if not path.is_file():
