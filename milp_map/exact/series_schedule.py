@@ -318,9 +318,20 @@ def _best_orders(
     start = [0.0] * m
     end = [0.0] * m
     free: dict[str, float] = {}
+    remaining: dict[str, float] = {}
+    for k in range(m):
+        remaining[acc[k]] = remaining.get(acc[k], 0.0) + dur[k]
 
-    def visit(placed: int, latest: float) -> None:
-        if latest >= max(span for span, _ in best.values()):
+    def independent(k: int, j: int) -> bool:
+        """Placing k and j in either order gives the same times (no shared accelerator time,
+        no edge between them)."""
+        shared = acc[k] == acc[j] and dur[k] > 0 and dur[j] > 0
+        return not shared and k not in succ[j] and j not in succ[k]
+
+    def visit(placed: int, latest: float, last: int) -> None:
+        # no order of the rest ends before any accelerator works off what it still holds
+        bound = max(latest, *(free.get(a, 0.0) + left for a, left in remaining.items()))
+        if bound >= max(span for span, _ in best.values()):
             return
         if placed == m:
             for b in accs_out:
@@ -329,7 +340,9 @@ def _best_orders(
                     best[b] = (span, tuple(start))
             return
         for k in range(m):
-            if waiting[k] != 0:
+            # one order per set of interchangeable neighbours: independent jobs placed one
+            # after the other give the same times either way, so only the ascending one runs
+            if waiting[k] != 0 or (last >= 0 and k < last and independent(k, last)):
                 continue
             ready = max([release[k], *(end[s] + d for s, d in pred_local[k])])
             busy = dur[k] > 0
@@ -338,20 +351,22 @@ def _best_orders(
             start[k], end[k] = begin, begin + dur[k]
             if busy:
                 free[acc[k]] = end[k]
+            remaining[acc[k]] -= dur[k]
             waiting[k] = -1
             for s in succ[k]:
                 waiting[s] -= 1
-            visit(placed + 1, max(latest, end[k]))
+            visit(placed + 1, max(latest, end[k]), k)
             for s in succ[k]:
                 waiting[s] += 1
             waiting[k] = 0
+            remaining[acc[k]] += dur[k]
             if busy:
                 free[acc[k]] = before
             start[k] = end[k] = 0.0
 
     if m == 0:
         return {b: (floor[b], ()) for b in accs_out}
-    visit(0, 0.0)
+    visit(0, 0.0, -1)
     return best
 
 
