@@ -122,3 +122,21 @@ def test_presolve_keeps_exactly_the_non_dominated_options() -> None:
                     assert a.latency_s <= b.latency_s and a.energy_j <= b.energy_j
                     assert a.proxy <= b.proxy
     assert removed > 0
+
+
+@pytest.mark.parametrize(
+    ("seed", "spec"),
+    [
+        (157, InstanceSpec(n_layers=4, n_accelerators=2, shape="residual", operating_points=2)),
+        (223, InstanceSpec(n_layers=4, n_accelerators=2, shape="residual", operating_points=2)),
+    ],
+)
+def test_cbc_reports_no_false_optimum_where_its_preprocessing_did(seed, spec) -> None:
+    """With CBC's preprocessing on, these came back 'optimal' 1.10x and 1.04x above brute
+    force (2 of 800 random instances; 0 of 800 with it off)."""
+    problem = random_problem(seed, spec)
+    reference = bruteforce.solve(problem)
+    solution = layerwise.solve(problem, "cbc")
+    scale = problem.scales[problem.objective]
+    assert solution.status == reference.status == "optimal"
+    assert _close(solution.objective_value, reference.objective_value, scale)
