@@ -416,3 +416,14 @@ def test_table_rows_for_unknown_layers_are_named(tmp_path: Path) -> None:
         build_problem(_graph(), platform, _scores())
     assert "'l9_typo'" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_unit_costing_more_than_an_hour_is_refused_whatever_the_cost_model() -> None:
+    """A 1e6 x 1e6 feature map on a roofline: days per layer, which no real run takes."""
+    platform = load_platform("jetson-xavier")
+    graph = graph_from_layers("huge", [conv_layer("big", 64, 64, hw=1_000_000)], [])
+    scores = Sensitivity({("big", p): 0.0 for p in ("fp16", "int8")}, "none", "none")
+    with pytest.raises(MilpMapError, match=r"unit .big. on gpu would take .* \(at most 3600 s"):
+        build_problem(graph, platform, scores, "latency", Constraints())
+    small = graph_from_layers("small", [conv_layer("big", 64, 64, hw=1_000)], [])
+    assert build_problem(small, platform, scores, "latency", Constraints()).units

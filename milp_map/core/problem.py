@@ -77,6 +77,10 @@ MAX_BOUNDS = {"max_latency_s": 1e9, "max_energy_j": 1e9}
 only be a way of saying "no bound" and would overflow the solvers' scaled rows."""
 
 
+MAX_UNIT_S, MAX_UNIT_J = 3600.0, 1e6
+"""Most one unit may cost, whatever the cost model: the measured tables' row limits, for
+analytical models too (a 1e12 x 1e12 ONNX input made rooflines of 6e16 s)."""
+
 MAX_COST_SPREAD = 1e4
 """Most a problem's worst-case latency or energy may exceed its best case (every unit at its
 cheapest option), and one unit's worst proxy the rest of the network's together. Solvers
@@ -260,6 +264,12 @@ def _check_finite(problem: Problem) -> None:
                 raise MilpMapError(
                     f"{where}: unit '{unit.name}' on {o.label} costs latency {o.latency_s} s, "
                     f"energy {o.energy_j} J, proxy {o.proxy}; check the numbers for overflow"
+                )
+            if o.latency_s > MAX_UNIT_S or o.energy_j > MAX_UNIT_J:
+                raise MilpMapError(
+                    f"{where}: unit '{unit.name}' on {o.label} would take {o.latency_s:.3g} s "
+                    f"and {o.energy_j:.3g} J (at most {MAX_UNIT_S:g} s, {MAX_UNIT_J:g} J for one "
+                    "unit): check the model's shapes and the platform's rates"
                 )
     for edge in problem.edges:
         for (a, b), (latency, energy) in edge.costs.items():
