@@ -64,7 +64,8 @@ def test_an_outlier_cost_is_refused_or_solved_exactly(
     except MilpMapError as exc:
         event("refused")
         message = str(exc)
-        assert len(message.splitlines()) == 1 and "the solvers resolve" in message
+        refusals = ("the solvers resolve", "(at most 3600 s, 1e+06 J for one unit)")
+        assert len(message.splitlines()) == 1 and any(r in message for r in refusals)
         assert f"platform '{base.platform.name}'" in message
         return
     event("solved")
@@ -85,7 +86,7 @@ def test_an_outlier_cost_is_refused_or_solved_exactly(
 def test_the_refusal_names_the_costliest_option() -> None:
     base = random_problem(3, SPEC)
     with pytest.raises(MilpMapError, match=r"unit '.+' on .+ costs .+ the solvers resolve"):
-        _with_outlier(base, 0, 0, 100 * MAX_COST_SPREAD * len(base.units))
+        _with_outlier(base, 0, 0, 3 * MAX_COST_SPREAD * len(base.units))
 
 
 def test_a_score_that_dwarfs_the_network_is_refused() -> None:
