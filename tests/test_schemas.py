@@ -55,10 +55,22 @@ def test_what_solve_writes_follows_its_schema(tmp_path: Path, capsys, argv, kind
         assert schema_errors(data, "mapping") == []
 
 
+def test_nulls_the_reader_treats_as_absent_and_keys_of_ones_own_are_accepted() -> None:
+    entry = {"name": "a", "accelerator": "d", "split": None, "channels": None, "op": None}
+    header = {"constraints": None, "model_file": None, "model": None, "group_size": None}
+    assert (
+        schema_errors({"layers": [entry], **header, "x-note": "mine", "_by": "me"}, "mapping") == []
+    )
+
+
 @pytest.mark.parametrize(
     ("mapping", "first"),
     [
-        ([{"name": "a", "acclerator": "digital"}], "[0]: needs one of `accelerator`, `split`"),
+        ([{"name": "a", "acclerator": "digital"}], "[0]: unknown key(s) 'acclerator'"),
+        ([{"name": "a"}], "[0]: needs one of `accelerator`, `split`"),
+        ([{"name": "a", "accelerator": None}], "[0]: needs `split`"),
+        ([{"name": "a", "split": "digital"}], "[0].split: 'digital' is not of type 'object'"),
+        ({"layers": [], "constraint": {"max_latency_s": 1}}, "(top level): unknown key(s)"),
         ([{"name": "a", "accelerator": "d", "oprating_point": "f1"}], "[0]: unknown key(s)"),
         ([{"name": "a", "split": {"d": -4}}], "[0].split.d: -4 is less than the minimum of 0"),
         ([{"accelerator": "d"}], "[0]: 'name' is a required property"),

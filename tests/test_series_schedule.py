@@ -10,6 +10,7 @@ import pytest
 from test_concurrent import random_schedule_problem
 
 from milp_map import pipeline
+from milp_map.core.problem import Constraints, Option, Unit, UnitEdge
 from milp_map.core.schedule import build_schedule_problem
 from milp_map.errors import MilpMapError
 from milp_map.evaluation.timeline import check_schedule, evaluate_schedule, objective_value
@@ -122,3 +123,25 @@ def test_out_of_time_falls_back_to_cpsat_under_auto(monkeypatch) -> None:
     assert found.method == "cpsat" and found.status == "optimal"
     found, _ = pipeline.schedule(one, "dp", SolverSettings(threads=1, time_limit_s=30))
     assert found.method == "series-dp" and found.status == "time_limit"
+
+
+def test_the_proxy_budget_is_held_to_the_same_tolerance_as_brute_force() -> None:
+    """A budget 1e-7 below a mapping's proxy: within the checker's tolerance (1e-6 of the
+    scale), so brute force takes the fast option; the DP once held 1e-9 and chose slower."""
+    base = random_schedule_problem(0).networks[0]
+    units = (
+        Unit(
+            "u0",
+            ("u0",),
+            (Option("acc0", None, 1e-3, 0.1, 1.0, "x"), Option("acc0", None, 2e-3, 0.1, 0.0, "x")),
+        ),
+        Unit("u1", ("u1",), (Option("acc0", None, 1e-3, 0.1, 0.0, "x"),)),
+    )
+    network = dataclasses.replace(
+        base,
+        units=units,
+        edges=(UnitEdge(0, 1, 1, {}),),
+        constraints=Constraints(max_proxy=1.0 - 1e-7),
+    )
+    problem = build_schedule_problem([network], objective="makespan")
+    _same_optimum(problem, series_schedule.solve(problem), bruteforce_schedule.solve(problem))

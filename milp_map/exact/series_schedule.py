@@ -42,8 +42,6 @@ Item = TypeVar("Item")
 
 MAX_BLOCK_WORK = 2_000_000
 """Option choices x linear extensions of the largest block (about 10 s of Python)."""
-PROXY_RTOL = 1e-9
-"""Budgets are held to this share of the proxy scale (tighter than the checker's 1e-6)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ def solve(problem: ScheduleProblem, time_limit_s: float | None = None) -> Schedu
     began = time.perf_counter()
     deadline = math.inf if time_limit_s is None else began + time_limit_s
     budget = problem.proxy_budgets[0]
-    proxy_slack = PROXY_RTOL * problem.scales["proxy"]
+    proxy_slack = problem.networks[0].tolerance("proxy")  # as brute force and the checker
     limit = min(
         [b for b in (problem.max_makespan_s, *problem.deadlines_s) if b is not None],
         default=math.inf,

@@ -39,7 +39,8 @@ def schema_errors(data: Any, kind: str, limit: int = 5) -> list[str]:
     """Up to `limit` violations of `kind`'s schema, each as `where: what` (JSON path first),
     the shallowest first."""
     leaves = [leaf for e in _validator(kind).iter_errors(data) for leaf in _leaves(e)]
-    leaves.sort(key=lambda e: (len(e.absolute_path), str(list(e.absolute_path))))
+    # specific errors first; "needs one of ..." (a failed alternative) after them
+    leaves.sort(key=lambda e: (bool(e.context), len(e.absolute_path), str(list(e.absolute_path))))
     return [f"{_where(e.absolute_path)}: {_what(e)}" for e in leaves[:limit]]
 
 
@@ -51,7 +52,7 @@ def _leaves(error: Any) -> list[Any]:
     branches: dict[Any, list[Any]] = {}
     for sub in error.context:
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-    if all(any(s.validator == "required" for s in subs) for subs in branches.values()):
+    if all(any(_missing(s) for s in subs) for subs in branches.values()):
         return [error]  # every alternative needs a key that is missing: say which ones
     plausible = [
         subs
@@ -60,7 +61,8 @@ def _leaves(error: Any) -> list[Any]:
     ]
     if not plausible:
         return [error]
-    closest = min(plausible, key=len)
+    # fewest errors; among those, the alternative that got furthest into the document
+    closest = min(plausible, key=lambda subs: (len(subs), -max(len(x.path) for x in subs)))
     return [leaf for sub in closest for leaf in _leaves(sub)]
 
 
@@ -85,6 +87,11 @@ def kind_of(data: Any) -> str | None:
     return None
 
 
+def _missing(error: Any) -> bool:
+    """A required key that is absent, or present as null where a value is needed."""
+    return error.validator == "required" or (error.validator == "type" and error.instance is None)
+
+
 def _where(path: Any) -> str:
     text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
     return text.lstrip(".") or "(top level)"
@@ -96,15 +103,19 @@ def _what(error: Any) -> str:
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return f"unknown key(s) {', '.join(repr(k) for k in extra)}"
     if error.validator in ("anyOf", "oneOf"):
-        needed = [
-            f"`{key}`"
-            for sub in error.context
-            if sub.validator == "required"
-            for key in sub.validator_value
-            if isinstance(error.instance, dict) and key not in error.instance
-        ]
+        needed = list(
+            dict.fromkeys(
+                f"`{key}`"
+                for sub in error.context
+                if sub.validator == "required"
+                for key in sub.validator_value
+                if isinstance(error.instance, dict) and error.instance.get(key) is None
+            )
+        )
+        if len(needed) == 1:
+            return f"needs {needed[0]}"
         if needed:
-            return f"needs one of {', '.join(dict.fromkeys(needed))}"
+            return f"needs one of {', '.join(needed)}"
         if isinstance(error.instance, dict | list):
             return "is none of the allowed forms"
         return f"{error.instance!r} is none of the allowed forms"
