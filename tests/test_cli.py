@@ -305,6 +305,14 @@ def test_a_long_front_prints_evenly_spaced_rows_and_writes_them_all(capsys, tmp_
     assert last == pytest.approx(max(latencies), rel=1e-5)
 
 
+def test_a_front_thinned_on_request_exits_0(capsys, tmp_path) -> None:
+    out = tmp_path / "f"
+    args = ("--model", "resnet8", "--pareto", "latency,proxy", "--points", "3", "--out", str(out))
+    code, stdout, _ = _run(capsys, *args)
+    assert code == 0 and "thinned to 3 of" in stdout
+    assert json.loads((tmp_path / "f.json").read_text())["complete"] is False
+
+
 def test_pareto_points_below_two_is_a_clear_error(capsys) -> None:
     code, _, err = _run(capsys, "--model", "resnet8", "--pareto", "energy,proxy", "--points", "1")
     assert code == 2

@@ -244,6 +244,7 @@ def test_thin_keeps_n_points_and_both_extremes(n: int) -> None:
     kept = [front.points.index(p) for p in thinned.points]
     assert kept == sorted(set(kept))
     assert not thinned.complete and "thinned" in thinned.detail
+    assert thinned.thinned == front.complete
 
 
 def test_thin_spreads_along_the_front_and_leaves_small_fronts_alone() -> None:

@@ -692,7 +692,7 @@ def run_pareto(args: argparse.Namespace, target: Target, settings) -> int:
     print("wrote " + ", ".join(str(p) for p in [*paths, png]))
     if front.interrupted:
         return common.EXIT_INTERRUPTED  # what it found is written, as a solve's best mapping
-    return common.EXIT_OK if front.complete else common.EXIT_INCOMPLETE
+    return common.EXIT_OK if front.complete or front.thinned else common.EXIT_INCOMPLETE
 
 
 def _spread_rows(table: pd.DataFrame, at_most: int) -> pd.DataFrame:

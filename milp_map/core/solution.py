@@ -164,6 +164,9 @@ class Front:
     """How it was computed: "epsilon-constraint" (sweep) or "label-dp" (label setting)."""
     interrupted: bool = False
     """Stopped by Ctrl-C (or SIGTERM): the command line then exits 130 after writing it."""
+    thinned: bool = False
+    """The whole front was computed and proven, and only `--points` dropped points from it
+    (a requested summary, so the command line exits 0)."""
 
     def values(self) -> list[tuple[float, float]]:
         """(f1, f2) of every point, in natural units."""

@@ -269,6 +269,7 @@ def thin(front: Front, n: int) -> Front:
         front,
         points=tuple(front.points[i] for i in keep),
         complete=False,
+        thinned=front.complete,
         detail="; ".join(filter(None, [front.detail, note])),
     )
 
